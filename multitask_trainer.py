@@ -1,0 +1,373 @@
+"""Joint multi-task training through `Trainer`: every batch belongs to one task.
+
+- `MultitaskBatchSampler` decides which task each batch comes from (proportional, temperature-scaled or round-robin)
+  and groups each task's examples by length; it is deterministic for a seed and an epoch, so a resumed run sees the
+  same batches in the same order.
+- `MultitaskCollator` pads a batch with the stock collator of its task.
+- `MultitaskTrainer` weighs each task's loss, logs the loss per task, switches the LoRA adapter to the batch's task,
+  and evaluates each task on its own metrics: accuracy and F1 for sentiment, sacreBLEU BLEU and chrF++ on beam-search
+  output for translation, and a combined score to choose the best checkpoint.
+"""
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import sacrebleu
+import torch
+from accelerate.utils import gather_object
+from sklearn.metrics import accuracy_score, f1_score
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers.trainer_callback import TrainerCallback
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("sentiment", "translation")
+Sampling = Literal["proportional", "temperature", "round_robin"]
+
+
+@dataclass
+class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
+    task_sampling: Sampling = field(
+        default="proportional",
+        metadata={
+            "help": "which task each batch comes from: 'proportional' to the number of batches (every example once "
+            "per epoch), 'temperature' (p ∝ n^(1/T)) or 'round_robin'"
+        },
+    )
+    sampling_temperature: float = field(default=2.0, metadata={"help": "T of temperature sampling"})
+    sentiment_loss_weight: float = field(default=1.0, metadata={"help": "weight of the sentiment loss"})
+    translation_loss_weight: float = field(default=1.0, metadata={"help": "weight of the translation loss"})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "'group_by_length' (batches of similar lengths, less padding) or 'random'"},
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "train into an output_dir that already holds a trained model"}
+    )
+    # Defaults of this project (the rest are Trainer's): sized so that `python train.py` on the demo data finishes
+    # in minutes on a CPU; evaluate every epoch and keep the best checkpoint by the combined score.
+    output_dir: str | None = field(default="outputs/multitask-bert", metadata={"help": "where the model folder is written"})
+    num_train_epochs: float = field(default=2.0, metadata={"help": "training epochs"})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "batch size per device"})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "evaluation batch size per device"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    warmup_steps: float = field(default=0.1, metadata={"help": "warm-up steps, or a fraction of all steps if < 1"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps' or 'epoch'"})
+    save_strategy: SaveStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps', 'epoch' or 'best'"})
+    save_total_limit: int | None = field(default=1, metadata={"help": "checkpoints kept (the best one is kept too)"})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "end with the best checkpoint's weights"})
+    metric_for_best_model: str | None = field(default="combined", metadata={"help": "metric choosing the best"})
+    logging_steps: float = field(default=5, metadata={"help": "log every N steps"})
+    generation_num_beams: int | None = field(default=4, metadata={"help": "beams for evaluation translations"})
+    generation_max_length: int | None = field(default=48, metadata={"help": "new tokens for evaluation translations"})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "'tensorboard', 'none', ..."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = True  # a sentiment batch leaves the decoder unused, and vice versa
+        if self.task_sampling not in ("proportional", "temperature", "round_robin"):
+            raise ValueError(f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}")
+        if self.sampling_temperature <= 0:
+            raise ValueError(f"sampling_temperature must be positive, got {self.sampling_temperature}")
+        for name in ("sentiment_loss_weight", "translation_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.train_sampling_strategy not in ("group_by_length", "random"):
+            raise ValueError(
+                f"train_sampling_strategy must be 'group_by_length' or 'random' for multi-task training, "
+                f"got {self.train_sampling_strategy!r}"
+            )
+
+    def loss_weight(self, task: str) -> float:
+        return getattr(self, f"{task}_loss_weight")
+
+
+class MultitaskDataset(Dataset):
+    """The tasks' tokenized datasets one after the other; each row says which task it belongs to."""
+
+    def __init__(self, datasets: dict[str, Dataset]):
+        self.tasks = [task for task in TASKS if task in datasets]
+        self.datasets = datasets
+        self.offsets, total = {}, 0
+        for task in self.tasks:
+            self.offsets[task] = total
+            total += len(datasets[task])
+        self.total = total
+
+    def __len__(self):
+        return self.total
+
+    def __getitem__(self, index):
+        for task in reversed(self.tasks):
+            if index >= self.offsets[task]:
+                return {**self.datasets[task][index - self.offsets[task]], "task": task}
+        raise IndexError(index)
+
+    def lengths(self, task: str) -> list[int]:
+        return [len(ids) for ids in self.datasets[task]["input_ids"]]
+
+
+class MultitaskBatchSampler(Sampler[list[int]]):
+    """Yields batches of indices into a `MultitaskDataset`, each batch from one task.
+
+    An epoch holds as many batches as all tasks have together. `proportional` gives every batch of every task exactly
+    once per epoch, in a random interleaving; `temperature` draws each batch's task with p ∝ n^(1/T) (T=1 is
+    proportional in expectation, larger T favours the smaller task, whose batches then repeat); `round_robin`
+    alternates the tasks. With `group_by_length`, each task's examples are shuffled, cut into chunks of 50 batches,
+    sorted by length inside a chunk and batched, so that a batch pads little.
+    """
+
+    def __init__(
+        self,
+        dataset: MultitaskDataset,
+        batch_size: int,
+        sampling: Sampling = "proportional",
+        temperature: float = 2.0,
+        group_by_length: bool = True,
+        seed: int = 0,
+    ):
+        self.dataset, self.batch_size, self.sampling = dataset, batch_size, sampling
+        self.temperature, self.group_by_length, self.seed = temperature, group_by_length, seed
+        self.lengths = {task: dataset.lengths(task) for task in dataset.tasks}
+        self.num_batches = {task: math.ceil(len(n) / batch_size) for task, n in self.lengths.items()}
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(self.num_batches.values())
+
+    def task_probabilities(self) -> dict[str, float]:
+        tasks = self.dataset.tasks
+        if self.sampling == "round_robin":
+            weights = [1.0 for _ in tasks]
+        elif self.sampling == "temperature":
+            weights = [len(self.lengths[t]) ** (1.0 / self.temperature) for t in tasks]
+        else:
+            weights = [self.num_batches[t] for t in tasks]
+        return {t: w / sum(weights) for t, w in zip(tasks, weights)}
+
+    def schedule(self, generator: torch.Generator) -> list[str]:
+        """The task of every batch of the epoch."""
+        tasks = self.dataset.tasks
+        if self.sampling == "round_robin":
+            return [tasks[i % len(tasks)] for i in range(len(self))]
+        if self.sampling == "temperature":
+            p = torch.tensor([self.task_probabilities()[t] for t in tasks])
+            return [tasks[i] for i in torch.multinomial(p, len(self), replacement=True, generator=generator).tolist()]
+        order = [t for t in tasks for _ in range(self.num_batches[t])]
+        return [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
+
+    def task_batches(self, task: str, generator: torch.Generator) -> list[list[int]]:
+        """One pass over a task's examples, as shuffled batches of global indices."""
+        lengths, offset, size = self.lengths[task], self.dataset.offsets[task], self.batch_size
+        order = torch.randperm(len(lengths), generator=generator).tolist()
+        if self.group_by_length:
+            chunk = 50 * size
+            order = [
+                i
+                for start in range(0, len(order), chunk)
+                for i in sorted(order[start : start + chunk], key=lambda i: lengths[i], reverse=True)
+            ]
+        batches = [[offset + i for i in order[s : s + size]] for s in range(0, len(order), size)]
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        pending = {task: [] for task in self.dataset.tasks}
+        for task in self.schedule(generator):
+            if not pending[task]:  # a task sampled more often than it has batches starts a new pass
+                pending[task] = self.task_batches(task, generator)
+            yield pending[task].pop()
+
+
+class MultitaskCollator:
+    """Pads a one-task batch with that task's stock collator and says which task it is."""
+
+    def __init__(self, tokenizer, model, pad_to_multiple_of: int | None = None):
+        self.collators = {
+            "sentiment": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of),
+            "translation": DataCollatorForSeq2Seq(
+                tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=pad_to_multiple_of
+            ),
+        }
+
+    def __call__(self, features: list[dict]) -> dict:
+        tasks = {feature["task"] for feature in features}
+        if len(tasks) != 1:
+            raise ValueError(f"a batch mixes tasks {sorted(tasks)}: use MultitaskBatchSampler")
+        task = tasks.pop()
+        batch = self.collators[task]([{k: v for k, v in f.items() if k != "task"} for f in features])
+        batch["task"] = task
+        return batch
+
+
+class _SamplerEpoch(TrainerCallback):
+    """Tells the batch sampler which epoch starts, also when a resumed run skips into the middle of one (the
+    dataloader wrapper that skips batches does not forward `set_epoch`)."""
+
+    def __init__(self, trainer: "MultitaskTrainer"):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if self.trainer.train_batch_sampler is not None:
+            self.trainer.train_batch_sampler.set_epoch(int(state.epoch or 0))
+
+
+class MultitaskTrainer(Seq2SeqTrainer):
+    """`Seq2SeqTrainer` over a `MultitaskDataset`: one task per batch, per-task losses, weights, adapters and metrics.
+
+    `eval_dataset` is a dict task -> tokenized dataset; `eval_references` holds the raw Marathi references of the
+    translation validation set, in the same order.
+    """
+
+    def __init__(self, *args, eval_references: dict[str, list[str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each batch's loss is the mean over its own task (a sentence for sentiment, a token for translation); the
+        # Trainer's token-count normalisation across a mixed accumulation window would mix those units.
+        self.model_accepts_loss_kwargs = False
+        self.eval_references = eval_references or {}
+        self.train_batch_sampler: MultitaskBatchSampler | None = None
+        self.translation_signatures: dict[str, str] = {}
+        self._task_loss = {task: torch.zeros(2, dtype=torch.float64) for task in TASKS}  # (sum, count)
+        self.add_callback(_SamplerEpoch(self))
+
+    @property
+    def uses_adapters(self) -> bool:
+        return hasattr(self.model, "peft_config")
+
+    def get_train_dataloader(self) -> DataLoader:
+        if not isinstance(self.train_dataset, MultitaskDataset):
+            raise ValueError("MultitaskTrainer trains on a MultitaskDataset")
+        self.train_batch_sampler = MultitaskBatchSampler(
+            self.train_dataset,
+            batch_size=self._train_batch_size,
+            sampling=self.args.task_sampling,
+            temperature=self.args.sampling_temperature,
+            group_by_length=self.args.train_sampling_strategy == "group_by_length",
+            seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
+        )
+        loader = DataLoader(
+            self.train_dataset,
+            batch_sampler=self.train_batch_sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        return self.accelerator.prepare(loader)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        task = inputs.pop("task")
+        if self.uses_adapters:
+            self.model.set_adapter(task)
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        if model.training:
+            self._task_loss[task] += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+        loss = loss * self.args.loss_weight(task)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # a training log: add each task's mean loss since the last one, over all processes
+            totals = torch.stack([self._task_loss[t] for t in TASKS]).to(self.args.device)
+            if self.accelerator.num_processes > 1:
+                totals = self.accelerator.reduce(totals, reduction="sum")
+            for task, (total, count) in zip(TASKS, totals.tolist()):
+                if count:
+                    logs[f"loss_{task}"] = round(total / count, 4)
+                self._task_loss[task].zero_()
+        super().log(logs, start_time)
+
+    # ---- evaluation --------------------------------------------------------------------------------------------
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval", **gen_kwargs):
+        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(datasets, dict):
+            raise ValueError("MultitaskTrainer.evaluate takes a dict task -> dataset")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        metrics = {}
+        for task, dataset in datasets.items():
+            if self.uses_adapters:
+                model.set_adapter(task)
+            if task == "sentiment":
+                task_metrics = self.evaluate_sentiment(dataset)
+            else:
+                task_metrics = self.evaluate_translation(dataset, self.eval_references[task], **gen_kwargs)
+            metrics.update({f"{metric_key_prefix}_{task}_{k}": v for k, v in task_metrics.items()})
+        accuracy = metrics.get(f"{metric_key_prefix}_sentiment_accuracy")
+        chrf = metrics.get(f"{metric_key_prefix}_translation_chrf")
+        if accuracy is not None and chrf is not None:
+            # both on a 0-100 scale; the mean chooses the best checkpoint (metric_for_best_model="combined")
+            metrics[f"{metric_key_prefix}_combined"] = round((100 * accuracy + chrf) / 2, 4)
+        model.train(was_training)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    def _shard(self, n: int) -> list[int]:
+        """This process's rows of an evaluation set (every process evaluates a slice; results are gathered)."""
+        return list(range(self.accelerator.process_index, n, self.accelerator.num_processes))
+
+    def _eval_batches(self, dataset, rows: list[int], desc: str):
+        collate = self.data_collator.collators[desc]
+        size = self.args.per_device_eval_batch_size
+        show = self.is_world_process_zero() and not self.args.disable_tqdm
+        for start in tqdm(range(0, len(rows), size), desc=f"Evaluating {desc}", disable=not show, leave=False):
+            chunk = rows[start : start + size]
+            batch = collate([dataset[i] for i in chunk])
+            yield chunk, {k: v.to(self.args.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def evaluate_sentiment(self, dataset) -> dict[str, float]:
+        pairs, loss_sum = [], 0.0
+        for chunk, batch in self._eval_batches(dataset, self._shard(len(dataset)), "sentiment"):
+            out = self.model(**batch)
+            loss_sum += out.loss.item() * len(chunk)
+            logits = out.sentiment_logits if hasattr(out, "sentiment_logits") else out.logits
+            pairs += list(zip(logits.argmax(-1).tolist(), batch["labels"].tolist()))
+        pairs = gather_object(pairs)
+        loss_sum = sum(gather_object([loss_sum]))
+        predictions, labels = zip(*pairs)
+        return {
+            "loss": round(loss_sum / len(pairs), 4),
+            "accuracy": round(accuracy_score(labels, predictions), 4),
+            "f1": round(f1_score(labels, predictions, average="macro"), 4),
+        }
+
+    @torch.no_grad()
+    def evaluate_translation(self, dataset, references: list[str], **gen_kwargs) -> dict[str, float]:
+        tokenizer = self.processing_class
+        num_beams = gen_kwargs.pop("num_beams", self.args.generation_num_beams)
+        max_new_tokens = gen_kwargs.pop("max_new_tokens", self.args.generation_max_length)
+        generate = {k: v for k, v in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens)) if v is not None}
+        triples, loss_sum, tokens = [], 0.0, 0
+        for chunk, batch in self._eval_batches(dataset, self._shard(len(dataset)), "translation"):
+            out = self.model(**batch)
+            n_tokens = int((batch["labels"] != -100).sum())
+            loss_sum, tokens = loss_sum + out.loss.item() * n_tokens, tokens + n_tokens
+            generated = self.model.generate(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **generate, **gen_kwargs
+            )
+            hypotheses = tokenizer.batch_decode(generated, skip_special_tokens=True)
+            triples += [(i, hyp.strip(), references[i]) for i, hyp in zip(chunk, hypotheses)]
+        triples = sorted(gather_object(triples))
+        loss_sum, tokens = sum(gather_object([loss_sum])), sum(gather_object([tokens]))
+        hypotheses, refs = [t[1] for t in triples], [t[2] for t in triples]
+        bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF(word_order=2)
+        bleu_score, chrf_score = bleu.corpus_score(hypotheses, [refs]), chrf.corpus_score(hypotheses, [refs])
+        self.translation_signatures = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
+        self.translation_examples = list(zip(refs[:3], hypotheses[:3]))
+        return {
+            "loss": round(loss_sum / max(tokens, 1), 4),
+            "bleu": round(bleu_score.score, 2),
+            "chrf": round(chrf_score.score, 2),
+        }

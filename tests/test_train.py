@@ -1,0 +1,91 @@
+"""The main job on tiny settings: train, evaluate, save, card, tensorboard; and the folder a push would upload."""
+
+import json
+import os
+
+import pytest
+import torch
+from conftest import tiny_train_args
+from huggingface_hub import ModelCard
+from transformers import AutoModel
+
+import train
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_bert_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "model"
+    metrics = train.main(tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard"))
+    return out, metrics
+
+
+def test_main_job_trains_evaluates_and_saves(finished_run):
+    out, metrics = finished_run
+    for key in ("eval_sentiment_accuracy", "eval_sentiment_f1", "eval_translation_bleu", "eval_translation_chrf",
+                "eval_combined", "eval_translation_loss"):
+        assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
+    assert 0 <= metrics["eval_sentiment_accuracy"] <= 1
+    files = set(os.listdir(out))
+    assert {"config.json", "model.safetensors", "modeling_multitask.py", "configuration_multitask.py",
+            "tokenizer.json", "generation_config.json", "README.md", "eval_results.json"} <= files
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    train_logs = [h for h in history if "loss" in h]
+    assert any("loss_sentiment" in h for h in train_logs) and any("loss_translation" in h for h in train_logs)
+    assert any(f.startswith("events.out.tfevents") for _, _, fs in os.walk(out) for f in fs)  # --report_to tensorboard
+
+
+def test_saved_run_and_its_checkpoints_load_with_remote_code(finished_run):
+    out, _ = finished_run
+    model = AutoModel.from_pretrained(out, trust_remote_code=True)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    checkpoints = [d for d in os.listdir(out) if d.startswith("checkpoint-")]
+    assert checkpoints
+    for checkpoint in checkpoints:
+        assert {"modeling_multitask.py", "configuration_multitask.py"} <= set(os.listdir(out / checkpoint))
+        AutoModel.from_pretrained(out / checkpoint, trust_remote_code=True)
+
+
+def test_model_card_metadata_and_results(finished_run):
+    out, metrics = finished_run
+    card = ModelCard.load(out / "README.md")
+    card.validate = None  # validation asks the Hub; the metadata is checked here instead
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and set(data["language"]) == {"en", "mr"}
+    assert "custom_code" in data["tags"]
+    results = {m["type"]: m["value"] for r in data["model-index"][0]["results"] for m in r["metrics"]}
+    assert results["accuracy"] == metrics["eval_sentiment_accuracy"]
+    assert results["chrf"] == metrics["eval_translation_chrf"]
+    assert "nrefs:1|case:mixed" in card.text  # the sacreBLEU signature
+
+
+def test_an_existing_model_is_never_overwritten(finished_run, tiny_bert_dir):
+    out, _ = finished_run
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a trained model"):
+        train.main(tiny_train_args(tiny_bert_dir, out))
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_push_uploads_the_finished_folder(finished_run, monkeypatch):
+    out, _ = finished_run
+    calls = []
+    monkeypatch.setattr(train.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id)))
+    monkeypatch.setattr(
+        train.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw["repo_id"], kw["folder_path"]))
+    )
+    train.publish(str(out), "someone/multitask-bert", None, False)
+    assert calls == [("create", "someone/multitask-bert"), ("upload", "someone/multitask-bert", str(out))]
+    with pytest.raises(ValueError, match="needs --hub_model_id"):
+        train.publish(str(out), None, None, False)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_config_file(tiny_bert_dir, tmp_path, suffix):
+    config = {"base_model": str(tiny_bert_dir), "decoder_layers": 1, "output_dir": str(tmp_path / "out"),
+              "max_train_samples": 24, "per_device_train_batch_size": 4, "task_sampling": "round_robin"}
+    path = tmp_path / f"config{suffix}"
+    path.write_text(json.dumps(config))  # JSON is also valid YAML
+    model_args, data_args, training_args = train.parse_args([str(path)])
+    assert model_args.decoder_layers == 1 and data_args.max_train_samples == 24
+    assert training_args.per_device_train_batch_size == 4 and training_args.task_sampling == "round_robin"
+    assert training_args.ddp_find_unused_parameters  # a head unused in a step must not break DDP
