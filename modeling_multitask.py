@@ -46,7 +46,8 @@ class MultitaskBertOutput(ModelOutput):
         Translation scores; present when the decoder ran (decoder inputs or token labels were given). Named `logits`
         so that `generate()` works on the full model.
     sentiment_logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
-        Sentiment scores; present when the encoder ran in this call (not in cached generation steps).
+        Sentiment scores; present when the encoder ran in this call (not in generation steps) and the labels, if any,
+        were not translation tokens.
     cache (`EncoderDecoderCache`, *optional*):
         The decoder's self- and cross-attention keys and values, for incremental decoding.
     encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, source_length, hidden_size)`):
@@ -241,8 +242,8 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             Shape `(batch_size,)`: sentiment class ids. Shape `(batch_size, target_length)`: Marathi token ids of the
             translation (`-100` ignored); the decoder inputs are then the labels shifted right.
 
-        The decoder runs when `decoder_input_ids` or token labels are given; the sentiment head runs whenever the
-        encoder runs in this call.
+        The decoder runs when `decoder_input_ids` or token labels are given; the sentiment head runs when the encoder
+        runs in this call and no token labels are given.
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         ran_encoder = encoder_outputs is None
@@ -254,9 +255,8 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
 
         token_labels = labels is not None and labels.dim() == 2
         loss = sentiment_logits = logits = decoder_outputs = None
-        if ran_encoder:
-            sentiment_labels = None if token_labels else labels
-            loss, sentiment_logits = self._classify(encoder_hidden, attention_mask, sentiment_labels, num_items_in_batch)
+        if ran_encoder and not token_labels:  # a translation training batch has no use for the sentiment head
+            loss, sentiment_logits = self._classify(encoder_hidden, attention_mask, labels, num_items_in_batch)
         if decoder_input_ids is not None or token_labels:
             translation_loss, logits, decoder_outputs = self._translate(
                 encoder_hidden,

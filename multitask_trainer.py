@@ -11,12 +11,15 @@
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
 import sacrebleu
 import torch
 from accelerate.utils import gather_object
+from peft import set_peft_model_state_dict
+from safetensors.torch import load_file
 from sklearn.metrics import accuracy_score, f1_score
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
@@ -284,6 +287,24 @@ class MultitaskTrainer(Seq2SeqTrainer):
                     logs[f"loss_{task}"] = round(total / count, 4)
                 self._task_loss[task].zero_()
         super().log(logs, start_time)
+
+    # ---- checkpoints of a LoRA run: one adapter folder per task --------------------------------------------------
+
+    def _load_task_adapters(self, checkpoint: str) -> None:
+        for task in self.model.peft_config:
+            weights = load_file(os.path.join(checkpoint, task, "adapter_model.safetensors"))
+            set_peft_model_state_dict(self.model, weights, adapter_name=task)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        if not self.uses_adapters:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        self._load_task_adapters(resume_from_checkpoint)
+
+    def _load_best_model(self):
+        if not self.uses_adapters:
+            return super()._load_best_model()
+        logger.info("Loading the best adapters from %s (score %s)", self.state.best_model_checkpoint, self.state.best_metric)
+        self._load_task_adapters(self.state.best_model_checkpoint)
 
     # ---- evaluation --------------------------------------------------------------------------------------------
 

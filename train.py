@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     collator = MultitaskCollator(tokenizer, model)
 
     if model_args.lora:
-        if training_args.is_world_process_zero():
+        if training_args.process_index == 0:
             save_model(model, tokenizer, training_args.output_dir)  # the frozen base the adapters apply to
         model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
         for name, count in trainable_parameters(model).items():

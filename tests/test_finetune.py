@@ -1,0 +1,80 @@
+"""Further fine-tuning as users do it: a saved folder through one Auto class, a plain Trainer and a stock collator.
+The other task's weights come back unchanged."""
+
+import pytest
+import torch
+from conftest import ENGLISH, MARATHI
+from datasets import Dataset
+from safetensors.torch import load_file
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    DataCollatorWithPadding,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    Trainer,
+    TrainingArguments,
+)
+
+from build_model import save_model
+
+
+@pytest.fixture
+def saved(tiny_model, tiny_tokenizer, tmp_path):
+    save_model(tiny_model, tiny_tokenizer, tmp_path / "start")
+    return tmp_path / "start"
+
+
+def changed(before_dir, after_dir, prefix) -> list[str]:
+    before, after = load_file(before_dir / "model.safetensors"), load_file(after_dir / "model.safetensors")
+    assert before.keys() == after.keys()
+    return [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+
+
+def training_args(cls, out):
+    return cls(output_dir=str(out), num_train_epochs=4, per_device_train_batch_size=3, learning_rate=3e-3,
+               report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True)  # fmt: skip
+
+
+def mean_loss(model, collator, data) -> float:
+    model.eval()
+    with torch.no_grad():
+        return model(**collator([data[i] for i in range(len(data))])).loss.item()
+
+
+def test_sentiment_view_with_a_plain_trainer(saved, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(saved, trust_remote_code=True)
+    model = AutoModelForSequenceClassification.from_pretrained(saved, trust_remote_code=True)
+    data = Dataset.from_dict({"text": ENGLISH, "label": [1, 0, 1]}).map(
+        lambda b: tokenizer(b["text"]), batched=True, remove_columns=["text"]
+    )
+    collator = DataCollatorWithPadding(tokenizer)
+    before = mean_loss(model, collator, data)
+    trainer = Trainer(model=model, args=training_args(TrainingArguments, tmp_path / "cls"), train_dataset=data,
+                      data_collator=collator, processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    assert mean_loss(model, collator, data) < before
+    trainer.save_model(tmp_path / "cls")
+    assert changed(saved, tmp_path / "cls", "classifier.") and changed(saved, tmp_path / "cls", "encoder.")
+    assert not changed(saved, tmp_path / "cls", "decoder.") and not changed(saved, tmp_path / "cls", "lm_head.")
+    AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "cls", trust_remote_code=True)  # still a translator too
+
+
+def test_translation_view_with_a_plain_seq2seq_trainer(saved, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(saved, trust_remote_code=True)
+    model = AutoModelForSeq2SeqLM.from_pretrained(saved, trust_remote_code=True)
+    data = Dataset.from_dict({"en": ENGLISH, "mr": MARATHI}).map(
+        lambda b: tokenizer(b["en"], text_target=b["mr"]), batched=True, remove_columns=["en", "mr"]
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, model=model)  # builds decoder_input_ids from the labels
+    before = mean_loss(model, collator, data)
+    trainer = Seq2SeqTrainer(model=model, args=training_args(Seq2SeqTrainingArguments, tmp_path / "mt"),
+                             train_dataset=data, data_collator=collator, processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    assert mean_loss(model, collator, data) < before
+    trainer.save_model(tmp_path / "mt")
+    assert changed(saved, tmp_path / "mt", "decoder.") and changed(saved, tmp_path / "mt", "lm_head.")
+    assert not changed(saved, tmp_path / "mt", "classifier.")
+    AutoModelForSequenceClassification.from_pretrained(tmp_path / "mt", trust_remote_code=True)

@@ -1,0 +1,72 @@
+"""LoRA per task: only adapters and heads train, the batch's task picks the adapter, the result serves both tasks."""
+
+import pytest
+import torch
+from conftest import ENGLISH, tiny_train_args
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+import train
+from build_model import build_multitask_model
+from data import DataArguments, load_task_data
+from lora import add_task_adapters, load_task_adapters
+from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
+
+
+def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tiny_bert_dir, tmp_path):
+    torch.manual_seed(0)
+    model, tokenizer = build_multitask_model(str(tiny_bert_dir), decoder_layers=1)
+    train_sets, _, _ = load_task_data(DataArguments(max_train_samples=12), tokenizer, model.config.label2id)
+    collator = MultitaskCollator(tokenizer, model)
+    peft_model = add_task_adapters(model, r=4)
+    before = {k: v.clone() for k, v in peft_model.state_dict().items()}
+
+    seen = []  # (module that ran, adapter active then)
+    base = peft_model.get_base_model()
+    for name in ("classifier", "decoder"):
+        getattr(base, name).register_forward_pre_hook(
+            lambda module, args, name=name: seen.append((name, peft_model.active_adapter))
+        )
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
+                                      learning_rate=1e-2, eval_strategy="no", save_strategy="no",
+                                      load_best_model_at_end=False, use_cpu=True, disable_tqdm=True)  # fmt: skip
+    MultitaskTrainer(model=peft_model, args=args, train_dataset=MultitaskDataset(train_sets), data_collator=collator,
+                     processing_class=tokenizer).train()  # fmt: skip
+
+    assert {adapter for module, adapter in seen if module == "classifier"} == {"sentiment"}
+    assert {adapter for module, adapter in seen if module == "decoder"} == {"translation"}
+    after = peft_model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed, "nothing trained"
+    assert all(".lora_" in k or ".modules_to_save." in k for k in changed), sorted(changed)[:5]
+    trained = " ".join(sorted(changed))
+    for needle in ("lora_B.sentiment", "lora_B.translation", "classifier.modules_to_save.sentiment",
+                   "crossattention.modules_to_save.translation"):  # fmt: skip
+        assert needle in trained
+    assert not any(k.startswith("base_model.model.decoder.") and ".sentiment" in k for k in changed)
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_bert_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lora") / "model"
+    train.main(tiny_train_args(tiny_bert_dir, out, "--lora", "--lora_r", "4", "--merge_adapter", "translation",
+                               "--learning_rate", "1e-2"))  # fmt: skip
+    return out
+
+
+def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
+    model = load_task_adapters(str(lora_run))
+    tokenizer = AutoTokenizer.from_pretrained(lora_run, trust_remote_code=True)
+    batch = tokenizer(ENGLISH, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        model.set_adapter("sentiment")
+        sentiment = model(**batch).sentiment_logits
+        with model.disable_adapter():
+            untrained = model(**batch).sentiment_logits
+        model.set_adapter("translation")
+        translated = model.generate(**batch, num_beams=2, max_new_tokens=5)
+    assert not torch.allclose(sentiment, untrained)  # the trained sentiment head and adapter are in use
+    assert model.active_adapter == "translation"
+
+    merged = AutoModelForSeq2SeqLM.from_pretrained(lora_run / "merged-translation", trust_remote_code=True).eval()
+    assert not hasattr(merged, "peft_config")
+    assert torch.equal(merged.generate(**batch, num_beams=2, max_new_tokens=5), translated)
