@@ -46,6 +46,14 @@ class DataArguments:
     translation_dataset_config: str | None = field(default=None, metadata={"help": "Hub config"})
     translation_train_split: str = field(default="train", metadata={"help": "split of a Hub dataset"})
     translation_validation_split: str = field(default="validation", metadata={"help": "split of a Hub dataset"})
+    translation_test: str | None = field(
+        default=None,
+        metadata={
+            "help": "comma-separated extra translation test sets (files or Hub ids), scored once after training, "
+            "e.g. NTREX-128"
+        },
+    )
+    translation_test_split: str = field(default="test", metadata={"help": "split of Hub test sets"})
     source_column: str = field(
         default="en", metadata={"help": "column of the English source; nested Hub columns as 'translation.en'"}
     )
@@ -202,3 +210,22 @@ def load_task_data(
                     references[task] = raw.select(range(n))[args.target_column]
             logger.info("%s: %d rows from %s", what, len(out[task]), source)
     return train, validation, references
+
+
+def eval_set_name(source: str) -> str:
+    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset'."""
+    path = Path(source)
+    name = path.parent.name if path.stem in ("test", "valid", "validation", "dev") and path.parent.name else path.stem
+    return name.replace("-", "_").replace(".", "_")
+
+
+def load_translation_tests(args: DataArguments, tokenizer: PreTrainedTokenizerBase) -> dict[str, tuple[Dataset, list]]:
+    """Each extra test set, tokenized, with its raw references (capped by `max_eval_samples`)."""
+    tests = {}
+    for source in filter(None, (s.strip() for s in (args.translation_test or "").split(","))):
+        what = "translation test data"
+        raw = load_split(source, args.translation_dataset_config, args.translation_test_split, what)
+        dataset = prepare_translation(raw, source, args, tokenizer, args.max_eval_samples, what)
+        tests[eval_set_name(source)] = (dataset, raw.select(range(len(dataset)))[args.target_column])
+        logger.info("%s: %d rows from %s", what, len(dataset), source)
+    return tests

@@ -334,6 +334,17 @@ class MultitaskTrainer(Seq2SeqTrainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
+    def evaluate_translation_test(self, name: str, dataset, references: list[str]) -> dict[str, float]:
+        """Score an extra translation test set (after training): metrics named `test_<name>_<metric>`."""
+        was_training = self.model.training
+        self.model.eval()
+        if self.uses_adapters:
+            self.model.set_adapter("translation")
+        metrics = {f"test_{name}_{k}": v for k, v in self.evaluate_translation(dataset, references).items()}
+        self.model.train(was_training)
+        self.log(metrics)
+        return metrics
+
     def _shard(self, n: int) -> list[int]:
         """This process's rows of an evaluation set (every process evaluates a slice; results are gathered)."""
         return list(range(self.accelerator.process_index, n, self.accelerator.num_processes))

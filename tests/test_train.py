@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import tiny_train_args
+from conftest import DEMO_DATA, tiny_train_args
 from huggingface_hub import ModelCard
 from transformers import AutoModel
 
@@ -15,7 +15,8 @@ import train
 @pytest.fixture(scope="module")
 def finished_run(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "model"
-    metrics = train.main(tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard"))
+    test_set = str(DEMO_DATA / "translation_validation.jsonl")
+    metrics = train.main(tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard", "--translation_test", test_set))
     return out, metrics
 
 
@@ -25,6 +26,7 @@ def test_main_job_trains_evaluates_and_saves(finished_run):
                 "eval_combined", "eval_translation_loss"):
         assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
     assert 0 <= metrics["eval_sentiment_accuracy"] <= 1
+    assert {"test_translation_validation_bleu", "test_translation_validation_chrf"} <= set(metrics)  # --translation_test
     files = set(os.listdir(out))
     assert {"config.json", "model.safetensors", "modeling_multitask.py", "configuration_multitask.py",
             "tokenizer.json", "generation_config.json", "README.md", "eval_results.json"} <= files
