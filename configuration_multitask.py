@@ -18,6 +18,12 @@ AUTO_MAP = {
     "AutoModelForSeq2SeqLM": "modeling_multitask.MultitaskBertForConditionalGeneration",
 }
 
+# The multi-task pipeline (`pipeline_multitask.py`, saved beside the model code): `pipeline(model=path,
+# trust_remote_code=True)` picks it when it is the only custom pipeline of the config.
+CUSTOM_PIPELINES = {
+    "multitask-bert": {"impl": "pipeline_multitask.MultitaskPipeline", "pt": ["AutoModel"], "tf": [], "type": "text"}
+}
+
 
 class MultitaskBertConfig(PreTrainedConfig):
     r"""
@@ -73,6 +79,8 @@ class MultitaskBertConfig(PreTrainedConfig):
             self.label2id = {label: i for i, label in self.id2label.items()}
         if getattr(self, "auto_map", None) is None:
             self.auto_map = dict(AUTO_MAP)
+        if getattr(self, "custom_pipelines", None) is None:
+            self.custom_pipelines = dict(CUSTOM_PIPELINES)
         # The decoder is always a causal decoder with cross-attention, and both stacks share one vocabulary and one
         # set of special tokens (GenerationConfig.from_model_config reads them from the decoder config).
         self.decoder.is_decoder = True

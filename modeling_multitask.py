@@ -28,10 +28,14 @@ from transformers.models.encoder_decoder.modeling_encoder_decoder import shift_t
 from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
+# The pipeline module is imported too so that transformers copies it wherever it copies this file (save_pretrained,
+# the remote-code cache): config.custom_pipelines names it.
 try:  # loaded by transformers as remote code, from the folder that holds the weights
     from .configuration_multitask import MultitaskBertConfig
+    from .pipeline_multitask import MultitaskPipeline  # noqa: F401
 except ImportError:  # imported from a checkout of the project
     from configuration_multitask import MultitaskBertConfig
+    from pipeline_multitask import MultitaskPipeline  # noqa: F401
 
 
 @dataclass

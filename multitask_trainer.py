@@ -263,7 +263,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
             batch_sampler=self.train_batch_sampler,
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
-            pin_memory=self.args.dataloader_pin_memory,
+            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
         )
         return self.accelerator.prepare(loader)
 

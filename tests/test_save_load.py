@@ -29,7 +29,7 @@ def inputs(tokenizer):
 def test_folder_is_a_complete_hub_repository(saved):
     files = set(os.listdir(saved))
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= files
-    assert {"configuration_multitask.py", "modeling_multitask.py"} <= files
+    assert {"configuration_multitask.py", "modeling_multitask.py", "pipeline_multitask.py"} <= files
     auto_map = json.loads((saved / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoModelForSeq2SeqLM"}
     generation = json.loads((saved / "generation_config.json").read_text())
@@ -84,8 +84,10 @@ FRESH_PROCESS = textwrap.dedent(
     gen = AutoModelForSeq2SeqLM.from_pretrained(path, trust_remote_code=True).eval()
     out = gen.generate(**enc, num_beams=2, max_new_tokens=5)
     labels = [r["label"] for r in pipeline("text-classification", model=path, trust_remote_code=True)(texts)]
+    both = pipeline(model=path, trust_remote_code=True)(texts, num_beams=2, max_new_tokens=5)  # the custom pipeline
     print(json.dumps({"sentiment": full.sentiment_logits.tolist(), "seqcls": seqcls.logits.tolist(),
-                      "generated": out.tolist(), "labels": labels, "module": type(gen).__module__}))
+                      "generated": out.tolist(), "labels": labels, "module": type(gen).__module__,
+                      "pipeline": both}))
     """
 )
 
@@ -114,4 +116,7 @@ def test_loads_in_a_fresh_process_without_the_project(tiny_model, tiny_tokenizer
     assert result["seqcls"] == result["sentiment"]
     assert result["generated"] == tiny_model.generate(**enc, num_beams=2, max_new_tokens=5).tolist()
     assert result["labels"] == [["negative", "positive"][i] for i in expected.argmax(-1).tolist()]
+    assert [r["label"] for r in result["pipeline"]] == result["labels"]
+    translations = tiny_tokenizer.batch_decode(result["generated"], skip_special_tokens=True)
+    assert [r["translation"] for r in result["pipeline"]] == [t.strip() for t in translations]
     assert AutoTokenizer.from_pretrained(saved, trust_remote_code=True)(MARATHI[0])["input_ids"] == tiny_tokenizer(MARATHI[0])["input_ids"]

@@ -1,0 +1,74 @@
+"""The multi-task pipeline: English text in, sentiment and Marathi translation out, from one encoder pass.
+
+    from transformers import pipeline
+    pipe = pipeline(model="path/or/hub-id", trust_remote_code=True)
+    pipe("The film was wonderful.")
+    # {'label': 'positive', 'score': 0.97, 'translation': 'चित्रपट अप्रतिम होता.'}
+    pipe(["...", "..."], batch_size=16, num_beams=4, max_new_tokens=64, tasks="both")
+
+transformers v5 has no translation pipeline, so this one is registered in the saved config (`custom_pipelines`,
+task "multitask-bert") and travels with the weights, like the model's code.
+"""
+
+import torch
+from transformers import Pipeline
+
+PIPELINE_TASK = "multitask-bert"
+TASK_CHOICES = ("both", "sentiment", "translation")
+
+
+class MultitaskPipeline(Pipeline):
+    """Classifies the sentiment of English text and translates it into Marathi.
+
+    Call arguments: `tasks` ("both", "sentiment" or "translation"), `max_length` (input tokens; longer text is
+    truncated), and any `generate()` argument (`num_beams`, `max_new_tokens`, `do_sample`, ...).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def _sanitize_parameters(self, tasks=None, max_length=None, **generate_kwargs):
+        preprocess, forward = {}, dict(generate_kwargs)
+        if max_length is not None:
+            preprocess["max_length"] = max_length
+        if tasks is not None:
+            if tasks not in TASK_CHOICES:
+                raise ValueError(f"tasks must be one of {TASK_CHOICES}, got {tasks!r}")
+            forward["tasks"] = tasks
+        return preprocess, forward, {}
+
+    def preprocess(self, text, max_length=None):
+        if not isinstance(text, str):
+            raise ValueError(f"the pipeline takes English text, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError("the pipeline got an empty text")
+        max_length = max_length or self.model.config.encoder.max_position_embeddings
+        return self.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
+
+    def _forward(self, model_inputs, tasks="both", **generate_kwargs):
+        model = self.model
+        mask = model_inputs["attention_mask"]
+        encoder_outputs = model.get_encoder()(**model_inputs, return_dict=True)  # shared by both heads
+        outputs = {}
+        if tasks in ("both", "sentiment"):
+            logits = model.classifier(encoder_outputs.last_hidden_state, mask)  # [B, num_labels]
+            outputs["probabilities"] = logits.float().softmax(-1)
+        if tasks in ("both", "translation"):
+            outputs["generated"] = model.generate(
+                encoder_outputs=encoder_outputs, attention_mask=mask, **generate_kwargs
+            )  # [B, T]
+        return outputs
+
+    def postprocess(self, model_outputs):
+        result = {}
+        if "probabilities" in model_outputs:
+            probabilities = model_outputs["probabilities"].reshape(-1)
+            best = int(torch.argmax(probabilities))
+            result["label"] = self.model.config.id2label[best]
+            result["score"] = float(probabilities[best])
+        if "generated" in model_outputs:
+            ids = model_outputs["generated"].reshape(-1)
+            result["translation"] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return result

@@ -1,0 +1,79 @@
+"""The multi-task pipeline and the prediction command, on a saved tiny model."""
+
+import json
+
+import pytest
+import torch
+from conftest import ENGLISH
+from transformers import pipeline
+
+import predict
+from build_model import save_model
+
+
+@pytest.fixture
+def saved(tiny_model, tiny_tokenizer, tmp_path):
+    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_pipeline_gives_sentiment_and_translation(saved, tiny_model, tiny_tokenizer):
+    pipe = pipeline(model=str(saved), trust_remote_code=True)
+    result = pipe(ENGLISH[0], num_beams=2, max_new_tokens=6)
+    assert set(result) == {"label", "score", "translation"}
+    with torch.no_grad():
+        enc = tiny_tokenizer(ENGLISH[0], return_tensors="pt")
+        probs = tiny_model(**enc).sentiment_logits.softmax(-1)[0]
+        expected = tiny_tokenizer.decode(tiny_model.generate(**enc, num_beams=2, max_new_tokens=6)[0],
+                                         skip_special_tokens=True).strip()  # fmt: skip
+    assert result["label"] == tiny_model.config.id2label[int(probs.argmax())]
+    assert result["score"] == pytest.approx(float(probs.max()), abs=1e-6)
+    assert result["translation"] == expected
+
+
+def test_pipeline_batches_and_takes_settings_per_call(saved, tiny_tokenizer):
+    pipe = pipeline(model=str(saved), trust_remote_code=True)
+    one_by_one = [pipe(text, tasks="sentiment") for text in ENGLISH]
+    batched = pipe(ENGLISH, batch_size=3, tasks="sentiment")
+    for a, b in zip(one_by_one, batched):
+        assert a["label"] == b["label"] and a["score"] == pytest.approx(b["score"], abs=1e-5)
+        assert "translation" not in b
+    short = pipe(ENGLISH, tasks="translation", max_new_tokens=2, num_beams=1)
+    for result in short:
+        assert set(result) == {"translation"}
+        assert len(tiny_tokenizer(result["translation"], add_special_tokens=False)["input_ids"]) <= 2
+    with pytest.raises(ValueError, match="empty text"):
+        pipe("   ")
+    with pytest.raises(ValueError, match="tasks must be one of"):
+        pipe(ENGLISH[0], tasks="summary")
+
+
+def test_predict_command_keeps_every_row(saved, tmp_path):
+    rows = [{"text": ENGLISH[0]}, {"text": ""}, {"text": 42}, {"text": "the film " * 40}, {"other": "x"},
+            {"text": ENGLISH[1]}]  # fmt: skip
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
+    out = tmp_path / "out.jsonl"
+    errors = predict.main(["--model", str(saved), "--input", str(source), "--output", str(out), "--batch_size", "2",
+                           "--num_beams", "1", "--max_new_tokens", "3"])  # fmt: skip
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["row"] for r in records] == list(range(7)) and errors == 5
+    assert {"label", "score", "translation"} <= set(records[0]) and records[0]["text"] == ENGLISH[0]
+    assert records[1]["error"] == "empty text"
+    assert records[2]["error"] == "not text: int"
+    assert records[3]["error"].startswith("too long:") and "at most 64" in records[3]["error"]
+    assert records[4]["error"] == "not text: NoneType"
+    assert "label" in records[5]
+    assert records[6]["error"].startswith("line 7 is not JSON")
+
+
+def test_predict_command_from_arguments_and_csv(saved, tmp_path, capsys):
+    predict.main(["--model", str(saved), "--text", ENGLISH[0], ENGLISH[1], "--task", "sentiment"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [set(r) for r in lines] == [{"row", "text", "label", "score"}] * 2
+    (tmp_path / "in.csv").write_text("review\nthe film was great\n")
+    predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv"), "--text_column", "review", "--task", "translation",
+                  "--output", str(tmp_path / "o.jsonl"), "--max_new_tokens", "2"])  # fmt: skip
+    assert set(json.loads((tmp_path / "o.jsonl").read_text())) == {"row", "text", "translation"}
+    with pytest.raises(ValueError, match="no column 'text'"):
+        predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv")])
