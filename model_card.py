@@ -13,13 +13,36 @@ METRIC_NAMES = {
 }
 
 
+# Licence and attribution of the data sets this project knows (by folder or file name); others: see their source.
+KNOWN_DATA = {
+    "sst2": "SST-2 (Socher et al. 2013, via GLUE); no licence stated, research use",
+    "tatoeba_en_mr": "Tatoeba / ManyThings.org Anki English–Marathi pairs; CC-BY 2.0 FR, credit tatoeba.org and "
+    "manythings.org/anki",
+    "ntrex128_en_mr": "NTREX-128 (Microsoft; WMT19 news test translated); CC-BY-SA 4.0",
+    "tico19_en_mr": "TICO-19 test (COVID-19 domain); CC0 1.0",
+    "mannkibaat_en_mr": "Mann Ki Baat transcripts (pmindia.gov.in); Government of India text, reproduced with attribution",
+    "ui_strings_en_mr": "Marathi software translations (LibreOffice, Firefox, GTK/GLib: MPL-2.0 / LGPL-2.1+; Kolibri: MIT)",
+    "demo_data": "the multitask-bert demo set, written for the project; CC0 1.0",
+}
+
+
+def data_attribution(source: str) -> str:
+    for key, text in KNOWN_DATA.items():
+        if key in source:
+            return text
+    return "licence: see the data set's source"
+
+
 def eval_results(metrics: dict[str, float], datasets: dict[str, str]) -> list[EvalResult]:
     results = []
-    for key, (metric_type, metric_name, task_type, task_name) in METRIC_NAMES.items():
-        value = metrics.get(f"eval_{key}")
+    test_sets = {k.split("_", 1)[1].rsplit("_", 1)[0] for k in metrics if k.startswith("test_")}
+    keys = [(f"eval_{key}", datasets[key.split("_")[0]], spec) for key, spec in METRIC_NAMES.items()]
+    keys += [(f"test_{name}_{metric}", name, METRIC_NAMES[f"translation_{metric}"])
+             for name in sorted(test_sets) for metric in ("bleu", "chrf")]  # fmt: skip
+    for key, dataset, (metric_type, metric_name, task_type, task_name) in keys:
+        value = metrics.get(key)
         if value is None:
             continue
-        dataset = datasets[key.split("_")[0]]
         results.append(
             EvalResult(
                 task_type=task_type,

@@ -21,9 +21,9 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from data import DataArguments, load_task_data, load_translation_tests
+from data import DataArguments, eval_set_name, load_task_data, load_translation_tests
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
-from model_card import write_model_card
+from model_card import data_attribution, write_model_card
 from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
 
 logger = logging.getLogger("train")
@@ -121,11 +121,13 @@ def check_output_dir(training_args) -> None:
 
 
 def describe_run(model_args, data_args, training_args, train_set: MultitaskDataset, probabilities) -> tuple[str, str]:
-    data = "\n".join(
-        f"- {task}: {len(train_set.datasets[task])} training rows from `{source}`"
-        for task, source in (("sentiment", data_args.sentiment_train), ("translation", data_args.translation_train))
-        if task in train_set.datasets
-    )
+    sources = [(f"{task} training ({len(train_set.datasets[task])} rows)", source) for task, source in
+               (("sentiment", data_args.sentiment_train), ("translation", data_args.translation_train))
+               if task in train_set.datasets]  # fmt: skip
+    sources += [("sentiment validation", data_args.sentiment_validation),
+                ("translation validation", data_args.translation_validation)]  # fmt: skip
+    sources += [("translation test", s.strip()) for s in (data_args.translation_test or "").split(",") if s.strip()]
+    data = "\n".join(f"- {what}: `{source}`: {data_attribution(source)}" for what, source in sources if source)
     procedure = (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in probabilities.items())}); loss weights "
@@ -197,7 +199,8 @@ def finish(model_args, data_args, training_args, trainer, train_set, probabiliti
         base_model=model_args.model_name_or_path or model_args.base_model,
         labels=list(base.config.id2label.values()),
         metrics=metrics,
-        datasets={"sentiment": data_args.sentiment_validation or "", "translation": data_args.translation_validation or ""},
+        datasets={task: eval_set_name(source or "none") for task, source in
+                  (("sentiment", data_args.sentiment_validation), ("translation", data_args.translation_validation))},
         training_data=training_data,
         training_procedure=procedure,
         signatures=trainer.translation_signatures,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -15,7 +16,8 @@ import train
 @pytest.fixture(scope="module")
 def finished_run(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "model"
-    test_set = str(DEMO_DATA / "translation_validation.jsonl")
+    test_dir = tmp_path_factory.mktemp("news_en_mr")  # a test set named by its folder, like ntrex128_en_mr/test.jsonl
+    test_set = str(shutil.copy(DEMO_DATA / "translation_validation.jsonl", test_dir / "test.jsonl"))
     metrics = train.main(tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard", "--translation_test", test_set))
     return out, metrics
 
@@ -26,7 +28,7 @@ def test_main_job_trains_evaluates_and_saves(finished_run):
                 "eval_combined", "eval_translation_loss"):
         assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
     assert 0 <= metrics["eval_sentiment_accuracy"] <= 1
-    assert {"test_translation_validation_bleu", "test_translation_validation_chrf"} <= set(metrics)  # --translation_test
+    assert {"test_news_en_mr0_bleu", "test_news_en_mr0_chrf"} <= set(metrics)  # --translation_test
     files = set(os.listdir(out))
     assert {"config.json", "model.safetensors", "modeling_multitask.py", "configuration_multitask.py",
             "tokenizer.json", "generation_config.json", "README.md", "eval_results.json"} <= files
@@ -54,10 +56,17 @@ def test_model_card_metadata_and_results(finished_run):
     data = card.data.to_dict()
     assert data["library_name"] == "transformers" and set(data["language"]) == {"en", "mr"}
     assert "custom_code" in data["tags"]
-    results = {m["type"]: m["value"] for r in data["model-index"][0]["results"] for m in r["metrics"]}
-    assert results["accuracy"] == metrics["eval_sentiment_accuracy"]
-    assert results["chrf"] == metrics["eval_translation_chrf"]
+    recorded = json.loads((out / "eval_results.json").read_text())  # the run's metrics file
+    results = {(r["dataset"]["name"], m["type"]): m["value"] for r in data["model-index"][0]["results"]
+               for m in r["metrics"]}  # fmt: skip
+    assert results[("sentiment_validation", "accuracy")] == recorded["eval_sentiment_accuracy"]
+    assert results[("sentiment_validation", "f1")] == recorded["eval_sentiment_f1"]
+    assert results[("translation_validation", "bleu")] == recorded["eval_translation_bleu"]
+    assert results[("translation_validation", "chrf")] == recorded["eval_translation_chrf"]
+    assert results[("news_en_mr0", "chrf")] == recorded["test_news_en_mr0_chrf"]  # the --translation_test set
+    assert data["pipeline_tag"] == "translation" and data["license"] and data["widget"]
     assert "nrefs:1|case:mixed" in card.text  # the sacreBLEU signature
+    assert "CC0 1.0" in card.text  # the demo data's licence, in the training-data section
 
 
 def test_an_existing_model_is_never_overwritten(finished_run, tiny_bert_dir):
