@@ -1,7 +1,7 @@
 """Demo page, as a Hugging Face Space runs it: type English, see its sentiment and its Marathi translation.
 
-    python app.py --model outputs/multitask-bert          # any saved folder or Hub id
-    MODEL=you/multitask-bert python app.py                # how a Space passes it (Space variables)
+python app.py --model outputs/multitask-bert          # any saved folder or Hub id
+MODEL=you/multitask-bert python app.py                # how a Space passes it (Space variables)
 """
 
 import argparse

@@ -40,7 +40,9 @@ def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenize
             f"(use {EMBEDDED_BASE!r} offline). Cause: {err}"
         ) from err
     if config.model_type != "bert":
-        raise ValueError(f"base model {base_model!r} is a {config.model_type!r} checkpoint; a BERT checkpoint is needed")
+        raise ValueError(
+            f"base model {base_model!r} is a {config.model_type!r} checkpoint; a BERT checkpoint is needed"
+        )
     bert = BertModel.from_pretrained(base_model, add_pooling_layer=False)
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     logger.info("Loaded %s: %d layers, hidden %d", base_model, config.num_hidden_layers, config.hidden_size)
@@ -60,9 +62,15 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
             raise ValueError(f"the tokenizer has no {name}; the translation decoder needs one")
     if eos is None:
         raise ValueError(
-            "the tokenizer has no end-of-sentence token (</s> or [SEP]); the decoder needs it as its decoder start token"
+            "the tokenizer has no end-of-sentence token (</s> or [SEP]); "
+            "the decoder needs it as its decoder start token"
         )
-    return {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": bos, "eos_token_id": eos, "decoder_start_token_id": eos}
+    return {
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "decoder_start_token_id": eos,
+    }
 
 
 def check_tokenizer(config: MultitaskBertConfig, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -75,13 +83,17 @@ def check_tokenizer(config: MultitaskBertConfig, tokenizer: PreTrainedTokenizerB
     ids = special_token_ids(tokenizer)
     for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
         if ids[name] != getattr(config, name):
-            raise ValueError(f"the tokenizer's {name} is {ids[name]} but the model's config says {getattr(config, name)}")
+            raise ValueError(
+                f"the tokenizer's {name} is {ids[name]} but the model's config says {getattr(config, name)}"
+            )
 
 
 def decoder_layer_sources(encoder_layers: int, decoder_layers: int) -> list[int]:
     """Which checkpoint layer warm-starts each decoder layer: evenly spaced, first and last included."""
     if not 1 <= decoder_layers <= encoder_layers:
-        raise ValueError(f"decoder_layers must be between 1 and the checkpoint's {encoder_layers}, got {decoder_layers}")
+        raise ValueError(
+            f"decoder_layers must be between 1 and the checkpoint's {encoder_layers}, got {decoder_layers}"
+        )
     if decoder_layers == 1:
         return [0]
     return [round(i * (encoder_layers - 1) / (decoder_layers - 1)) for i in range(decoder_layers)]

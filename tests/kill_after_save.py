@@ -1,6 +1,6 @@
 """Run train.py and SIGKILL the process right after the checkpoint of step N is written (for the resume test).
 
-    python tests/kill_after_save.py N <train.py arguments>
+python tests/kill_after_save.py N <train.py arguments>
 """
 
 import os
@@ -10,8 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import train  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
+
+import train  # noqa: E402
 
 
 class KillAfterSave(TrainerCallback):

@@ -56,8 +56,9 @@ def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
 
 def test_max_samples(tmp_path, tokenizer):
     rows = [{"text": f"text {i}", "label": i % 2} for i in range(10)]
-    train, validation, _ = load_task_data(args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2),
-                                          tokenizer, LABEL2ID)
+    train, validation, _ = load_task_data(
+        args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2), tokenizer, LABEL2ID
+    )
     assert len(train["sentiment"]) == 3 and len(validation["sentiment"]) == 2
 
 
@@ -69,7 +70,8 @@ def test_max_samples(tmp_path, tokenizer):
         ("unknown label", r"'.*s_train.jsonl', column 'label', row 1: unknown label 'neutral' \(known: negative \(0\)"),
         ("label id out of range", r"row 0: unknown label 7"),
         ("empty split", r"sentiment train data '.*s_train.jsonl' is empty"),
-        ("empty text", r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), first at row\(s\) \[1\]"),
+        ("empty text", r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), "
+                       r"first at row\(s\) \[1\]"),
         ("not a data file", r"'.*notes.txt' is not a .csv, .tsv, .json or .jsonl file"),
     ],
 )  # fmt: skip
@@ -80,16 +82,18 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
     elif kind == "missing column":
         args.translation_train = write_jsonl(tmp_path / "t_train.jsonl", [{"en": "hello", "fr": "bonjour"}])
     elif kind == "unknown label":
-        args.sentiment_train = write_jsonl(tmp_path / "s_train.jsonl", [{"text": "ok", "label": "positive"},
-                                                                        {"text": "meh", "label": "neutral"}])
+        args.sentiment_train = write_jsonl(
+            tmp_path / "s_train.jsonl", [{"text": "ok", "label": "positive"}, {"text": "meh", "label": "neutral"}]
+        )
     elif kind == "label id out of range":
         args.sentiment_train = write_jsonl(tmp_path / "s_train.jsonl", [{"text": "ok", "label": 7}])
     elif kind == "empty split":
         (tmp_path / "s_train.jsonl").write_text("")
         args.sentiment_train = str(tmp_path / "s_train.jsonl")
     elif kind == "empty text":
-        args.translation_train = write_jsonl(tmp_path / "t_train.jsonl", [{"en": "hi", "mr": "नमस्कार"},
-                                                                          {"en": "  ", "mr": "काही"}])
+        args.translation_train = write_jsonl(
+            tmp_path / "t_train.jsonl", [{"en": "hi", "mr": "नमस्कार"}, {"en": "  ", "mr": "काही"}]
+        )
     else:
         (tmp_path / "notes.txt").write_text("hello")
         args.sentiment_train = str(tmp_path / "notes.txt")

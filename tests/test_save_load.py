@@ -28,7 +28,13 @@ def inputs(tokenizer):
 
 def test_folder_is_a_complete_hub_repository(saved):
     files = set(os.listdir(saved))
-    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    } <= files
     assert {"configuration_multitask.py", "modeling_multitask.py", "pipeline_multitask.py"} <= files
     auto_map = json.loads((saved / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoModelForSeq2SeqLM"}
@@ -119,4 +125,7 @@ def test_loads_in_a_fresh_process_without_the_project(tiny_model, tiny_tokenizer
     assert [r["label"] for r in result["pipeline"]] == result["labels"]
     translations = tiny_tokenizer.batch_decode(result["generated"], skip_special_tokens=True)
     assert [r["translation"] for r in result["pipeline"]] == [t.strip() for t in translations]
-    assert AutoTokenizer.from_pretrained(saved, trust_remote_code=True)(MARATHI[0])["input_ids"] == tiny_tokenizer(MARATHI[0])["input_ids"]
+    assert (
+        AutoTokenizer.from_pretrained(saved, trust_remote_code=True)(MARATHI[0])["input_ids"]
+        == tiny_tokenizer(MARATHI[0])["input_ids"]
+    )

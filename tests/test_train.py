@@ -5,10 +5,9 @@ import os
 import shutil
 
 import pytest
-import torch
 from conftest import DEMO_DATA, tiny_train_args
 from huggingface_hub import ModelCard
-from transformers import AutoModel
+from transformers import AutoModel, AutoTokenizer
 
 import train
 
@@ -18,20 +17,36 @@ def finished_run(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "model"
     test_dir = tmp_path_factory.mktemp("news_en_mr")  # a test set named by its folder, like ntrex128_en_mr/test.jsonl
     test_set = str(shutil.copy(DEMO_DATA / "translation_validation.jsonl", test_dir / "test.jsonl"))
-    metrics = train.main(tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard", "--translation_test", test_set))
+    metrics = train.main(
+        tiny_train_args(tiny_bert_dir, out, "--report_to", "tensorboard", "--translation_test", test_set)
+    )
     return out, metrics
 
 
 def test_main_job_trains_evaluates_and_saves(finished_run):
     out, metrics = finished_run
-    for key in ("eval_sentiment_accuracy", "eval_sentiment_f1", "eval_translation_bleu", "eval_translation_chrf",
-                "eval_combined", "eval_translation_loss"):
+    for key in (
+        "eval_sentiment_accuracy",
+        "eval_sentiment_f1",
+        "eval_translation_bleu",
+        "eval_translation_chrf",
+        "eval_combined",
+        "eval_translation_loss",
+    ):
         assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
     assert 0 <= metrics["eval_sentiment_accuracy"] <= 1
     assert {"test_news_en_mr0_bleu", "test_news_en_mr0_chrf"} <= set(metrics)  # --translation_test
     files = set(os.listdir(out))
-    assert {"config.json", "model.safetensors", "modeling_multitask.py", "configuration_multitask.py",
-            "tokenizer.json", "generation_config.json", "README.md", "eval_results.json"} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "modeling_multitask.py",
+        "configuration_multitask.py",
+        "tokenizer.json",
+        "generation_config.json",
+        "README.md",
+        "eval_results.json",
+    } <= files
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     train_logs = [h for h in history if "loss" in h]
     assert any("loss_sentiment" in h for h in train_logs) and any("loss_translation" in h for h in train_logs)
@@ -92,11 +107,25 @@ def test_push_uploads_the_finished_folder(finished_run, monkeypatch):
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
 def test_config_file(tiny_bert_dir, tmp_path, suffix):
-    config = {"base_model": str(tiny_bert_dir), "decoder_layers": 1, "output_dir": str(tmp_path / "out"),
-              "max_train_samples": 24, "per_device_train_batch_size": 4, "task_sampling": "round_robin"}
+    config = {
+        "base_model": str(tiny_bert_dir),
+        "decoder_layers": 1,
+        "output_dir": str(tmp_path / "out"),
+        "max_train_samples": 24,
+        "per_device_train_batch_size": 4,
+        "task_sampling": "round_robin",
+    }
     path = tmp_path / f"config{suffix}"
     path.write_text(json.dumps(config))  # JSON is also valid YAML
     model_args, data_args, training_args = train.parse_args([str(path)])
     assert model_args.decoder_layers == 1 and data_args.max_train_samples == 24
     assert training_args.per_device_train_batch_size == 4 and training_args.task_sampling == "round_robin"
     assert training_args.ddp_find_unused_parameters  # a head unused in a step must not break DDP
+
+
+def test_trimmed_vocabulary_run(tiny_bert_dir, tmp_path):
+    metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--trim_vocab", "true"))
+    model = AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out", trust_remote_code=True)
+    assert model.config.encoder.vocab_size == len(tokenizer) < AutoTokenizer.from_pretrained(tiny_bert_dir).__len__()
+    assert "eval_translation_chrf" in metrics
