@@ -107,11 +107,23 @@ def build_multitask_model(
 ) -> tuple[MultitaskBertModel, PreTrainedTokenizerBase]:
     """A fresh multi-task model warm-started from `base_model`, and the tokenizer that goes with it."""
     bert, tokenizer = load_bert_checkpoint(base_model)
+    model = multitask_from_bert(bert, tokenizer, decoder_layers, id2label, classifier_pooling, name=base_model)
+    return model, tokenizer
+
+
+def multitask_from_bert(
+    bert: BertModel,
+    tokenizer: PreTrainedTokenizerBase,
+    decoder_layers: int | None = None,
+    id2label: dict[int, str] | None = None,
+    classifier_pooling: str = "mean",
+    name: str = "the checkpoint",
+) -> MultitaskBertModel:
+    """A multi-task model warm-started from an in-memory `BertModel` whose vocabulary is `tokenizer`'s."""
     vocab_size = len(tokenizer)
     if vocab_size > bert.config.vocab_size:
         raise ValueError(
-            f"the tokenizer of {base_model!r} has {vocab_size} tokens but its embeddings only "
-            f"{bert.config.vocab_size} rows"
+            f"the tokenizer of {name!r} has {vocab_size} tokens but its embeddings only {bert.config.vocab_size} rows"
         )
     # Embedding rows beyond the tokenizer's (multilingual-e5 pads 250,002 to 250,037) can never be produced or fed:
     # they are dropped, which also shrinks the output projection.
@@ -130,14 +142,14 @@ def build_multitask_model(
         "Warm-started from %s: encoder = all %d checkpoint layers and embeddings (word rows %d -> %d); decoder layers "
         "%s <- checkpoint layers %s (self-attention, feed-forward), decoder position embeddings and LayerNorm from "
         "the checkpoint, word embeddings shared; fresh: cross-attention, sentiment head, LM-head transform",
-        base_model,
+        name,
         bert.config.num_hidden_layers,
         bert.config.vocab_size,
         vocab_size,
         list(range(len(sources))),
         sources,
     )
-    return model, tokenizer
+    return model
 
 
 @torch.no_grad()

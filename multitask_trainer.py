@@ -71,9 +71,15 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     logging_steps: float = field(default=5, metadata={"help": "log every N steps"})
     generation_num_beams: int | None = field(default=4, metadata={"help": "beams for evaluation translations"})
     generation_max_length: int | None = field(default=48, metadata={"help": "new tokens for evaluation translations"})
+    bf16: bool | None = field(
+        default=None,
+        metadata={"help": "bfloat16 mixed precision; by default on where a CUDA GPU supports it, off on CPU"},
+    )
     report_to: None | str | list[str] = field(default="none", metadata={"help": "'tensorboard', 'none', ..."})
 
     def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         super().__post_init__()
         if self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = True  # a sentiment batch leaves the decoder unused, and vice versa
