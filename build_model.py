@@ -52,24 +52,24 @@ def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenize
 def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
     """pad / bos / eos ids of a tokenizer (BERT's [CLS] and [SEP] stand in for <s> and </s>).
 
-    Following BART, a target `<s> text </s>` is fed to the decoder as `</s> <s> text`: the end-of-sentence token is
-    also the decoder start token.
+    The start token is also the decoder start token: a target tokenized as `<s> text </s>` is fed to the decoder as
+    `<s> text` and scored on `text </s>` (as BERT2BERT feeds [CLS]).
     """
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
-    for name, value in (("padding token", tokenizer.pad_token_id), ("start token (<s> or [CLS])", bos)):
+    needed = (("padding token", tokenizer.pad_token_id), ("start token (<s> or [CLS]) to start decoding", bos))
+    for name, value in needed:
         if value is None:
             raise ValueError(f"the tokenizer has no {name}; the translation decoder needs one")
     if eos is None:
         raise ValueError(
-            "the tokenizer has no end-of-sentence token (</s> or [SEP]); "
-            "the decoder needs it as its decoder start token"
+            "the tokenizer has no end-of-sentence token (</s> or [SEP]); the decoder needs it to end a translation"
         )
     return {
         "pad_token_id": tokenizer.pad_token_id,
         "bos_token_id": bos,
         "eos_token_id": eos,
-        "decoder_start_token_id": eos,
+        "decoder_start_token_id": bos,
     }
 
 

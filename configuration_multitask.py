@@ -49,8 +49,8 @@ class MultitaskBertConfig(PreTrainedConfig):
             Sentiment classes; `{0: "negative", 1: "positive"}` by default. Any other label set is allowed, the two maps
             must agree.
         pad_token_id, bos_token_id, eos_token_id, decoder_start_token_id (`int`):
-            Special token ids of the shared vocabulary. Following BART, a target `<s> text </s>` is fed to the decoder
-            as `</s> <s> text`: `decoder_start_token_id` is the end-of-sentence id by default.
+            Special token ids of the shared vocabulary. The decoder starts from `decoder_start_token_id` (`<s>` by
+            default): a target tokenized as `<s> text </s>` is fed as `<s> text` and scored on `text </s>`.
     """
 
     model_type = "multitask-bert"
@@ -68,7 +68,7 @@ class MultitaskBertConfig(PreTrainedConfig):
     pad_token_id: int | None = 1
     bos_token_id: int | None = 0
     eos_token_id: int | None = 2
-    decoder_start_token_id: int | None = 2
+    decoder_start_token_id: int | None = 0
     tie_word_embeddings: bool = True
     is_encoder_decoder: bool = True
 

@@ -108,6 +108,9 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
         "lm_head.predictions.decoder.weight": "encoder.embeddings.word_embeddings.weight",
         "lm_head.predictions.decoder.bias": "lm_head.predictions.bias",
     }
+    # Trainer would count the leading start token of each target as a scored token when it normalises the loss over
+    # an accumulation window; each batch's mean loss is used instead.
+    accepts_loss_kwargs = False
     # Tied copies are never written, so a state dict loaded back (Trainer's best checkpoint) lacks them by design.
     _keys_to_ignore_on_save = list(_tied_weights_keys)
 
@@ -143,7 +146,9 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
                 bos_token_id=config.bos_token_id,
                 eos_token_id=config.eos_token_id,
                 pad_token_id=config.pad_token_id,
-                forced_bos_token_id=config.bos_token_id,
+                # never a target after the start (see `strip_decoder_start`); early in training the tied output
+                # layer would otherwise echo the start token forever
+                suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
                 num_beams=4,
                 max_new_tokens=128,
             )
@@ -166,8 +171,18 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         self.lm_head.predictions.decoder = new_embeddings
         self.lm_head.predictions.bias = new_embeddings.bias
 
+    def strip_decoder_start(self, labels: torch.Tensor) -> torch.Tensor:
+        """Targets as `tokenizer(text_target=...)` gives them, `<s> text </s>`, begin with the decoder start token:
+        that token is the decoder's first input, not something to predict. [B, T] -> [B, T - 1] when every row
+        starts with it, unchanged otherwise."""
+        start = self.config.decoder_start_token_id
+        if labels.shape[1] > 1 and bool((labels[:, 0] == start).all()):
+            return labels[:, 1:]
+        return labels
+
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: `</s> <s> text` from `<s> text </s>` (used by `DataCollatorForSeq2Seq`)."""
+        """Teacher forcing: `<s> text` from `<s> text </s>` (used by `DataCollatorForSeq2Seq`)."""
+        labels = self.strip_decoder_start(labels)
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     # ---- the three building blocks every view is made of -------------------------------------------------------
@@ -212,6 +227,13 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             use_cache = False
             if decoder_input_ids is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+            labels = self.strip_decoder_start(labels)
+            if labels.shape[1] != decoder_input_ids.shape[1]:
+                raise ValueError(
+                    f"labels ({labels.shape[1]} tokens after the start token) and decoder_input_ids "
+                    f"({decoder_input_ids.shape[1]}) differ in length: build the decoder inputs with "
+                    "prepare_decoder_input_ids_from_labels"
+                )
         if decoder_input_ids is None:
             raise ValueError("translation needs decoder_input_ids or labels")
         if cache is None or cache.get_seq_length() == 0:

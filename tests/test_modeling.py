@@ -23,7 +23,7 @@ def test_shapes_and_finite_losses(tiny_model, tiny_tokenizer):
     inputs, labels = batch(tiny_tokenizer)
     vocab = len(tiny_tokenizer)
     out = tiny_model(**inputs, labels=labels)
-    assert out.logits.shape == (3, labels.shape[1], vocab)
+    assert out.logits.shape == (3, labels.shape[1] - 1, vocab)
     assert out.sentiment_logits is None  # a translation training batch skips the sentiment head
     assert out.encoder_last_hidden_state.shape == (*inputs["input_ids"].shape, 32)
     assert torch.isfinite(out.loss) and out.loss > 0
@@ -32,24 +32,25 @@ def test_shapes_and_finite_losses(tiny_model, tiny_tokenizer):
     # teacher-forced inference without labels gives both heads
     decoder_input_ids = tiny_model.prepare_decoder_input_ids_from_labels(labels)
     out = tiny_model(**inputs, decoder_input_ids=decoder_input_ids)
-    assert out.logits.shape == (3, labels.shape[1], vocab) and out.sentiment_logits.shape == (3, 2)
+    assert out.logits.shape == (3, labels.shape[1] - 1, vocab) and out.sentiment_logits.shape == (3, 2)
 
 
 def test_translation_loss_ignores_masked_tokens(tiny_model, tiny_tokenizer):
     inputs, labels = batch(tiny_tokenizer)
     out = tiny_model(**inputs, labels=labels)
-    keep = labels != -100
-    expected = F.cross_entropy(out.logits[keep], labels[keep])
+    scored = labels[:, 1:]  # after the start token
+    keep = scored != -100
+    expected = F.cross_entropy(out.logits[keep], scored[keep])
     torch.testing.assert_close(out.loss, expected)
     # what sits under -100 never counts: the loss over the first sentence alone equals its share
     one = tiny_model(**{k: v[:1] for k, v in inputs.items()}, labels=labels[:1])
-    per_token = F.cross_entropy(out.logits[0][keep[0]], labels[0][keep[0]])
+    per_token = F.cross_entropy(out.logits[0][keep[0]], scored[0][keep[0]])
     torch.testing.assert_close(one.loss, per_token, atol=1e-5, rtol=1e-5)
 
 
 def test_num_items_in_batch_sums_tokens(tiny_model, tiny_tokenizer):
     inputs, labels = batch(tiny_tokenizer)
-    n = int((labels != -100).sum())
+    n = int((labels[:, 1:] != -100).sum())  # the tokens scored: those after the start token
     mean = tiny_model(**inputs, labels=labels).loss
     summed = tiny_model(**inputs, labels=labels, num_items_in_batch=2 * n).loss
     torch.testing.assert_close(summed, mean / 2)
@@ -90,7 +91,8 @@ def test_greedy_generation_with_and_without_cache_agree(tiny_model, tiny_tokeniz
     assert cached.shape == (3, 13)
     assert torch.equal(cached, uncached)
     assert (cached[:, 0] == tiny_model.config.decoder_start_token_id).all()
-    assert (cached[:, 1] == tiny_model.config.bos_token_id).all()  # forced, as in BART
+    # the start token and padding are never generated after the start
+    assert not torch.isin(cached[:, 1:], torch.tensor([tiny_model.config.bos_token_id, 1])).any()
 
 
 def test_beam_search_equals_greedy_with_one_beam_and_returns_best_first(tiny_model, tiny_tokenizer):
@@ -151,3 +153,20 @@ def test_training_loss_projects_only_labelled_positions(tiny_tokenizer):
     eval_out = model(**inputs, labels=labels)
     assert train_out.logits is None and eval_out.logits is not None
     torch.testing.assert_close(train_out.loss, eval_out.loss)
+
+
+def test_the_leading_start_token_of_targets_is_the_decoder_start(tiny_model, tiny_tokenizer):
+    inputs, labels = batch(tiny_tokenizer)
+    assert (labels[:, 0] == tiny_model.config.decoder_start_token_id).all()  # what tokenizer(text_target=...) gives
+    decoder_input_ids = tiny_model.prepare_decoder_input_ids_from_labels(labels)
+    assert decoder_input_ids.shape[1] == labels.shape[1] - 1
+    assert decoder_input_ids[0, :3].tolist() == labels[0, :3].tolist()  # `<s> text` in, `text </s>` scored
+    out = tiny_model(**inputs, labels=labels)
+    scored = labels[:, 1:]
+    keep = scored != -100
+    torch.testing.assert_close(out.loss, F.cross_entropy(out.logits[keep], scored[keep]))
+    # labels without the start token are scored whole
+    same = tiny_model(**inputs, labels=scored, decoder_input_ids=decoder_input_ids)
+    torch.testing.assert_close(same.loss, out.loss)
+    with pytest.raises(ValueError, match="differ in length"):
+        tiny_model(**inputs, labels=labels, decoder_input_ids=decoder_input_ids[:, :-1])

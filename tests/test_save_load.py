@@ -39,7 +39,8 @@ def test_folder_is_a_complete_hub_repository(saved):
     auto_map = json.loads((saved / "config.json").read_text())["auto_map"]
     assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForSequenceClassification", "AutoModelForSeq2SeqLM"}
     generation = json.loads((saved / "generation_config.json").read_text())
-    assert generation["decoder_start_token_id"] == 2 and generation["eos_token_id"] == 2
+    assert generation["decoder_start_token_id"] == 0 and generation["eos_token_id"] == 2
+    assert generation["suppress_tokens"] == [0, 1]
 
 
 def test_outputs_identical_after_save_load_through_each_auto_class(tiny_model, tiny_tokenizer, saved):
