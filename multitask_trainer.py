@@ -257,10 +257,10 @@ class MultitaskTrainer(Seq2SeqTrainer):
     def uses_adapters(self) -> bool:
         return hasattr(self.model, "peft_config")
 
-    def get_train_dataloader(self) -> DataLoader:
+    def make_batch_sampler(self) -> MultitaskBatchSampler:
         if not isinstance(self.train_dataset, MultitaskDataset):
             raise ValueError("MultitaskTrainer trains on a MultitaskDataset")
-        self.train_batch_sampler = MultitaskBatchSampler(
+        return MultitaskBatchSampler(
             self.train_dataset,
             batch_size=self._train_batch_size,
             sampling=self.args.task_sampling,
@@ -268,6 +268,9 @@ class MultitaskTrainer(Seq2SeqTrainer):
             group_by_length=self.args.train_sampling_strategy == "group_by_length",
             seed=self.args.data_seed if self.args.data_seed is not None else self.args.seed,
         )
+
+    def get_train_dataloader(self) -> DataLoader:
+        self.train_batch_sampler = self.make_batch_sampler()
         loader = DataLoader(
             self.train_dataset,
             batch_sampler=self.train_batch_sampler,

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         data_collator=collator,
         eval_references=references,
     )
-    probabilities = trainer.get_train_dataloader() and trainer.train_batch_sampler.task_probabilities()
+    probabilities = trainer.make_batch_sampler().task_probabilities()
     logger.info("task sampling %s: %s", training_args.task_sampling, probabilities)
 
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
