@@ -97,7 +97,7 @@ def write_model_card(
         card_data,
         template_path=str(TEMPLATE),
         model_name=model_name,
-        repo_id=repo_id or model_name,
+        repo_id=repo_id or f"your-name/{model_name}",
         base_model=base_model,
         labels=", ".join(labels),
         results_table="\n".join(rows),

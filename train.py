@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import datasets
@@ -28,6 +29,7 @@ from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrai
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
+PROJECT = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -148,6 +150,12 @@ def check_output_dir(training_args) -> None:
         )
 
 
+def shown(source: str) -> str:
+    """A data source as the card shows it: files of this project relative to it (no local absolute paths)."""
+    path = Path(source).resolve()
+    return str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT) else source
+
+
 def describe_run(model_args, data_args, training_args, train_set: MultitaskDataset, probabilities) -> tuple[str, str]:
     sources = [(f"{task} training ({len(train_set.datasets[task])} rows)", source) for task, source in
                (("sentiment", data_args.sentiment_train), ("translation", data_args.translation_train))
@@ -155,7 +163,7 @@ def describe_run(model_args, data_args, training_args, train_set: MultitaskDatas
     sources += [("sentiment validation", data_args.sentiment_validation),
                 ("translation validation", data_args.translation_validation)]  # fmt: skip
     sources += [("translation test", s.strip()) for s in (data_args.translation_test or "").split(",") if s.strip()]
-    data = "\n".join(f"- {what}: `{source}`: {data_attribution(source)}" for what, source in sources if source)
+    data = "\n".join(f"- {what}: `{shown(source)}`: {data_attribution(source)}" for what, source in sources if source)
     procedure = (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in probabilities.items())}); loss weights "
