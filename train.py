@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     set_seed(training_args.seed)
     check_output_dir(training_args)
+    # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
+    # card, at every save) are turned off.
+    push, training_args.push_to_hub = training_args.push_to_hub, False
+    if push and not training_args.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id")
 
     model, tokenizer = load_model(model_args)
     with training_args.main_process_first(desc="loading and tokenizing the data"):
@@ -225,11 +230,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     if trainer.is_world_process_zero():
-        finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics)
+        finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics, push)
     return metrics
 
 
-def finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics) -> None:
+def finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics, push: bool) -> None:
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
     training_data, procedure = describe_run(model_args, data_args, training_args, train_set, probabilities)
@@ -261,7 +266,7 @@ def finish(model_args, data_args, training_args, trainer, train_set, probabiliti
             f"sacreBLEU signatures: BLEU {trainer.translation_signatures['bleu']}, "
             f"chrF++ {trainer.translation_signatures['chrf']}"
         )
-    if training_args.push_to_hub:
+    if push:
         publish(out, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)
     print(f"Saved to {out}")
 

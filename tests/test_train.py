@@ -129,3 +129,22 @@ def test_trimmed_vocabulary_run(tiny_bert_dir, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out", trust_remote_code=True)
     assert model.config.encoder.vocab_size == len(tokenizer) < AutoTokenizer.from_pretrained(tiny_bert_dir).__len__()
     assert "eval_translation_chrf" in metrics
+
+
+def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="needs --hub_model_id"):  # before any work
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--push_to_hub", "true"))
+    assert not (tmp_path / "none").exists()
+
+    uploads = []
+    monkeypatch.setattr(train.HfApi, "create_repo", lambda self, repo_id, **kw: None)
+    monkeypatch.setattr(
+        train.HfApi, "upload_folder", lambda self, **kw: uploads.append(sorted(os.listdir(kw["folder_path"])))
+    )
+    out = tmp_path / "out"
+    train.main(tiny_train_args(tiny_bert_dir, out, "--push_to_hub", "true", "--hub_model_id", "someone/mt"))
+    assert len(uploads) == 1  # Trainer's own pushes are off: one upload, of the finished folder
+    assert {"README.md", "config.json", "model.safetensors", "modeling_multitask.py", "tokenizer.json"} <= set(
+        uploads[0]
+    )
+    assert "someone/mt" in (out / "README.md").read_text()
