@@ -8,7 +8,8 @@ SST-2 and Tatoeba from ../shared/data when present, else the shipped demo set.
 Measured per model, each in a fresh process (so that peak memory is its own):
 - training tokens/s (non-padding source + target tokens per second; forward, backward, AdamW step), per task and
   joint (alternating sentiment and translation batches; the peers need one model per task);
-- beam-search translation (beam 4), sentences/s, every model writing exactly `--new_tokens` tokens;
+- beam-search translation (beam 4), sentences/s (best of three calls), every model writing exactly `new_tokens`
+  tokens;
 - peak memory (CUDA: max allocated; CPU: peak resident set of the process);
 - the mean training loss of the last steps, to check that the same steps learn the same.
 
@@ -226,11 +227,14 @@ def run_system(system: str, settings: dict, sentiment_batches, translation_batch
     generate = dict(num_beams=4, max_new_tokens=new, min_new_tokens=new, do_sample=False)
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings["bf16"]):
         translator.generate(**inputs, **generate)  # warm-up
-        sync()
-        start = time.perf_counter()
-        out = translator.generate(**inputs, **generate)
-        sync()
-    results["generate_sentences_per_s"] = len(sources) / (time.perf_counter() - start)
+        seconds = []
+        for _ in range(3):  # the best of three: one call is short, and a busy machine only slows it
+            sync()
+            start = time.perf_counter()
+            out = translator.generate(**inputs, **generate)
+            sync()
+            seconds.append(time.perf_counter() - start)
+    results["generate_sentences_per_s"] = len(sources) / min(seconds)
     results["generated_shape"] = list(out.shape)
     if device.type == "cuda":
         results["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
