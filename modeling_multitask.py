@@ -422,11 +422,13 @@ def _check_token_ids(ids: torch.Tensor | None, name: str, config) -> None:
             f"{name} is {ids.shape[1]} tokens long but the model takes at most {config.max_position_embeddings}: "
             "truncate it (tokenizer(..., truncation=True))"
         )
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= config.vocab_size):
-        raise ValueError(
-            f"{name} holds token id {int(ids.max()) if int(ids.max()) >= config.vocab_size else int(ids.min())} "
-            f"outside the model's vocabulary of {config.vocab_size}: the tokenizer does not match the model"
-        )
+    if ids.numel():
+        low, high = torch.stack(torch.aminmax(ids)).tolist()  # one device sync for both bounds
+        if low < 0 or high >= config.vocab_size:
+            raise ValueError(
+                f"{name} holds token id {high if high >= config.vocab_size else low} outside the model's vocabulary "
+                f"of {config.vocab_size}: the tokenizer does not match the model"
+            )
 
 
 def _cross_entropy(logits, labels, label_smoothing, num_items_in_batch):
