@@ -3,6 +3,7 @@
 import pytest
 import torch
 from conftest import ENGLISH, tiny_train_args
+from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import train
@@ -70,3 +71,22 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
     merged = AutoModelForSeq2SeqLM.from_pretrained(lora_run / "merged-translation", trust_remote_code=True).eval()
     assert not hasattr(merged, "peft_config")
     assert torch.equal(merged.generate(**batch, num_beams=2, max_new_tokens=5), translated)
+
+
+def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
+    common = ["--lora", "--lora_r", "4", "--max_train_samples", "16", "--num_train_epochs", "2", "--save_strategy",
+              "steps", "--save_steps", "3", "--save_total_limit", "10", "--eval_strategy", "no",
+              "--load_best_model_at_end", "false"]  # fmt: skip
+    train.main(tiny_train_args(tiny_bert_dir, tmp_path / "straight", *common))
+    checkpoint = tmp_path / "straight" / "checkpoint-9"  # inside the second epoch
+    train.main(
+        tiny_train_args(tiny_bert_dir, tmp_path / "resumed", *common, "--resume_from_checkpoint", str(checkpoint))
+    )
+    for task in ("sentiment", "translation"):
+        a = load_file(tmp_path / "straight" / task / "adapter_model.safetensors")
+        b = load_file(tmp_path / "resumed" / task / "adapter_model.safetensors")
+        start = load_file(checkpoint / task / "adapter_model.safetensors")
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], atol=1e-6, rtol=1e-5, msg=key)
+        assert any(not torch.equal(start[k], b[k]) for k in start)  # it trained on after the checkpoint
