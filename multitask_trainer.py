@@ -339,11 +339,11 @@ class MultitaskTrainer(Seq2SeqTrainer):
             else:
                 task_metrics = self.evaluate_translation(dataset, self.eval_references[task], **gen_kwargs)
             metrics.update({f"{metric_key_prefix}_{task}_{k}": v for k, v in task_metrics.items()})
-        accuracy = metrics.get(f"{metric_key_prefix}_sentiment_accuracy")
-        chrf = metrics.get(f"{metric_key_prefix}_translation_chrf")
-        if accuracy is not None and chrf is not None:
-            # both on a 0-100 scale; the mean chooses the best checkpoint (metric_for_best_model="combined")
-            metrics[f"{metric_key_prefix}_combined"] = round((100 * accuracy + chrf) / 2, 4)
+        # sentiment accuracy and translation chrF++ on one 0-100 scale; their mean (or the one evaluated) chooses the
+        # best checkpoint (metric_for_best_model="combined")
+        scores = [100 * metrics[f"{metric_key_prefix}_sentiment_accuracy"]] if "sentiment" in datasets else []
+        scores += [metrics[f"{metric_key_prefix}_translation_chrf"]] if "translation" in datasets else []
+        metrics[f"{metric_key_prefix}_combined"] = round(sum(scores) / len(scores), 4)
         model.train(was_training)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

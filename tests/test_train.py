@@ -148,3 +148,9 @@ def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatc
         uploads[0]
     )
     assert "someone/mt" in (out / "README.md").read_text()
+
+
+def test_one_validation_set_still_chooses_the_best_checkpoint(tiny_bert_dir, tmp_path):
+    metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--translation_validation", "none"))
+    assert "eval_translation_chrf" not in metrics
+    assert metrics["eval_combined"] == pytest.approx(100 * metrics["eval_sentiment_accuracy"])
