@@ -412,7 +412,6 @@ class MultitaskTrainer(Seq2SeqTrainer):
         bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF(word_order=2)
         bleu_score, chrf_score = bleu.corpus_score(hypotheses, [refs]), chrf.corpus_score(hypotheses, [refs])
         self.translation_signatures = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
-        self.translation_examples = list(zip(refs[:3], hypotheses[:3]))
         return {
             "loss": round(loss_sum / max(tokens, 1), 4),
             "bleu": round(bleu_score.score, 2),

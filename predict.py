@@ -66,17 +66,22 @@ def read_rows(args: PredictArguments) -> list:
     raise ValueError(f"{args.input!r} is not a .jsonl, .csv or .tsv file")
 
 
-def row_error(value, tokenizer, max_tokens: int) -> str | None:
-    if isinstance(value, Exception):
-        return str(value)
-    if not isinstance(value, str):
-        return f"not text: {type(value).__name__}"
-    if not value.strip():
-        return "empty text"
-    n = len(tokenizer(value)["input_ids"])
-    if n > max_tokens:
-        return f"too long: {n} tokens, the model takes at most {max_tokens}"
-    return None
+def row_errors(rows: list, tokenizer, max_tokens: int) -> dict[int, str]:
+    """Row index -> why it cannot be predicted; the texts' lengths come from one batched tokenizer call."""
+    errors = {}
+    for i, value in enumerate(rows):
+        if isinstance(value, Exception):
+            errors[i] = str(value)
+        elif not isinstance(value, str):
+            errors[i] = f"not text: {type(value).__name__}"
+        elif not value.strip():
+            errors[i] = "empty text"
+    texts = [i for i in range(len(rows)) if i not in errors]
+    lengths = map(len, tokenizer([rows[i] for i in texts])["input_ids"]) if texts else []
+    for i, n in zip(texts, lengths):
+        if n > max_tokens:
+            errors[i] = f"too long: {n} tokens, the model takes at most {max_tokens}"
+    return errors
 
 
 def predict(args: PredictArguments, out) -> int:
@@ -84,7 +89,7 @@ def predict(args: PredictArguments, out) -> int:
     pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
     max_tokens = pipe.model.config.encoder.max_position_embeddings
     rows = read_rows(args)
-    errors = {i: e for i, v in enumerate(rows) if (e := row_error(v, pipe.tokenizer, max_tokens))}
+    errors = row_errors(rows, pipe.tokenizer, max_tokens)
     good = [i for i in range(len(rows)) if i not in errors]
     generate = {} if args.task == "sentiment" else {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
     results = {}
