@@ -1,8 +1,7 @@
 """Joint multi-task training through `Trainer`: every batch belongs to one task.
 
-- `MultitaskBatchSampler` decides which task each batch comes from (proportional, temperature-scaled or round-robin)
-  and groups each task's examples by length; it is deterministic for a seed and an epoch, so a resumed run sees the
-  same batches in the same order.
+- `MultitaskBatchSampler` (sampling.py) decides which task each batch comes from and groups each task's examples by
+  length.
 - `MultitaskCollator` pads a batch with the stock collator of its task.
 - `MultitaskTrainer` weighs each task's loss, logs the loss per task, switches the LoRA adapter to the batch's task,
   and evaluates each task on its own metrics: accuracy and F1 for sentiment, sacreBLEU BLEU and chrF++ on beam-search
@@ -10,10 +9,8 @@
 """
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
-from typing import Literal
 
 import sacrebleu
 import torch
@@ -21,16 +18,15 @@ from accelerate.utils import gather_object
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from sklearn.metrics import accuracy_score, f1_score
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-logger = logging.getLogger(__name__)
+from sampling import TASKS, MultitaskBatchSampler, MultitaskDataset, Sampling
 
-TASKS = ("sentiment", "translation")
-Sampling = Literal["proportional", "temperature", "round_robin"]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,106 +96,6 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
 
     def loss_weight(self, task: str) -> float:
         return getattr(self, f"{task}_loss_weight")
-
-
-class MultitaskDataset(Dataset):
-    """The tasks' tokenized datasets one after the other; each row says which task it belongs to."""
-
-    def __init__(self, datasets: dict[str, Dataset]):
-        self.tasks = [task for task in TASKS if task in datasets]
-        self.datasets = datasets
-        self.offsets, total = {}, 0
-        for task in self.tasks:
-            self.offsets[task] = total
-            total += len(datasets[task])
-        self.total = total
-
-    def __len__(self):
-        return self.total
-
-    def __getitem__(self, index):
-        for task in reversed(self.tasks):
-            if index >= self.offsets[task]:
-                return {**self.datasets[task][index - self.offsets[task]], "task": task}
-        raise IndexError(index)
-
-    def lengths(self, task: str) -> list[int]:
-        return [len(ids) for ids in self.datasets[task]["input_ids"]]
-
-
-class MultitaskBatchSampler(Sampler[list[int]]):
-    """Yields batches of indices into a `MultitaskDataset`, each batch from one task.
-
-    An epoch holds as many batches as all tasks have together. `proportional` gives every batch of every task exactly
-    once per epoch, in a random interleaving; `temperature` draws each batch's task with p ∝ n^(1/T) (T=1 is
-    proportional in expectation, larger T favours the smaller task, whose batches then repeat); `round_robin`
-    alternates the tasks. With `group_by_length`, each task's examples are shuffled, cut into chunks of 50 batches,
-    sorted by length inside a chunk and batched, so that a batch pads little.
-    """
-
-    def __init__(
-        self,
-        dataset: MultitaskDataset,
-        batch_size: int,
-        sampling: Sampling = "proportional",
-        temperature: float = 2.0,
-        group_by_length: bool = True,
-        seed: int = 0,
-    ):
-        self.dataset, self.batch_size, self.sampling = dataset, batch_size, sampling
-        self.temperature, self.group_by_length, self.seed = temperature, group_by_length, seed
-        self.lengths = {task: dataset.lengths(task) for task in dataset.tasks}
-        self.num_batches = {task: math.ceil(len(n) / batch_size) for task, n in self.lengths.items()}
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return sum(self.num_batches.values())
-
-    def task_probabilities(self) -> dict[str, float]:
-        tasks = self.dataset.tasks
-        if self.sampling == "round_robin":
-            weights = [1.0 for _ in tasks]
-        elif self.sampling == "temperature":
-            weights = [len(self.lengths[t]) ** (1.0 / self.temperature) for t in tasks]
-        else:
-            weights = [self.num_batches[t] for t in tasks]
-        return {t: w / sum(weights) for t, w in zip(tasks, weights)}
-
-    def schedule(self, generator: torch.Generator) -> list[str]:
-        """The task of every batch of the epoch."""
-        tasks = self.dataset.tasks
-        if self.sampling == "round_robin":
-            return [tasks[i % len(tasks)] for i in range(len(self))]
-        if self.sampling == "temperature":
-            p = torch.tensor([self.task_probabilities()[t] for t in tasks])
-            return [tasks[i] for i in torch.multinomial(p, len(self), replacement=True, generator=generator).tolist()]
-        order = [t for t in tasks for _ in range(self.num_batches[t])]
-        return [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
-
-    def task_batches(self, task: str, generator: torch.Generator) -> list[list[int]]:
-        """One pass over a task's examples, as shuffled batches of global indices."""
-        lengths, offset, size = self.lengths[task], self.dataset.offsets[task], self.batch_size
-        order = torch.randperm(len(lengths), generator=generator).tolist()
-        if self.group_by_length:
-            chunk = 50 * size
-            order = [
-                i
-                for start in range(0, len(order), chunk)
-                for i in sorted(order[start : start + chunk], key=lambda i: lengths[i], reverse=True)
-            ]
-        batches = [[offset + i for i in order[s : s + size]] for s in range(0, len(order), size)]
-        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        pending = {task: [] for task in self.dataset.tasks}
-        for task in self.schedule(generator):
-            if not pending[task]:  # a task sampled more often than it has batches starts a new pass
-                pending[task] = self.task_batches(task, generator)
-            yield pending[task].pop()
 
 
 class MultitaskCollator:

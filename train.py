@@ -25,7 +25,8 @@ from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, s
 from data import DataArguments, eval_set_name, load_task_data, load_translation_tests
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import data_attribution, write_model_card
-from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
+from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
+from sampling import MultitaskDataset
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")

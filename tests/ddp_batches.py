@@ -11,12 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from build_model import build_multitask_model  # noqa: E402
 from data import DataArguments, load_task_data  # noqa: E402
-from multitask_trainer import (  # noqa: E402
-    MultitaskCollator,
-    MultitaskDataset,
-    MultitaskTrainer,
-    MultitaskTrainingArguments,
-)
+from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments  # noqa: E402
+from sampling import MultitaskDataset  # noqa: E402
 
 if __name__ == "__main__":
     base, out = sys.argv[1], Path(sys.argv[2])

@@ -10,7 +10,8 @@ import train
 from build_model import build_multitask_model
 from data import DataArguments, load_task_data
 from lora import add_task_adapters, load_task_adapters
-from multitask_trainer import MultitaskCollator, MultitaskDataset, MultitaskTrainer, MultitaskTrainingArguments
+from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
+from sampling import MultitaskDataset
 
 
 def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tiny_bert_dir, tmp_path):

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from datasets import Dataset
 
-from multitask_trainer import MultitaskBatchSampler, MultitaskDataset
+from sampling import MultitaskBatchSampler, MultitaskDataset
 
 
 def dataset(n_sentiment: int, n_translation: int) -> MultitaskDataset:

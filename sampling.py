@@ -1,0 +1,128 @@
+"""Which examples make a batch: every batch belongs to one task.
+
+- `MultitaskDataset` puts the tasks' tokenized datasets one after the other.
+- `MultitaskBatchSampler` decides which task each batch comes from (proportional, temperature-scaled or round-robin)
+  and groups each task's examples by length (`shuffled_batches`); it is deterministic for a seed and an epoch, so a
+  resumed run sees the same batches in the same order.
+
+Only torch is needed here: the benchmark under bench/ batches its examples with the same function.
+"""
+
+import math
+from typing import Literal
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+TASKS = ("sentiment", "translation")
+Sampling = Literal["proportional", "temperature", "round_robin"]
+
+
+class MultitaskDataset(Dataset):
+    """The tasks' tokenized datasets one after the other; each row says which task it belongs to."""
+
+    def __init__(self, datasets: dict[str, Dataset]):
+        self.tasks = [task for task in TASKS if task in datasets]
+        self.datasets = datasets
+        self.offsets, total = {}, 0
+        for task in self.tasks:
+            self.offsets[task] = total
+            total += len(datasets[task])
+        self.total = total
+
+    def __len__(self):
+        return self.total
+
+    def __getitem__(self, index):
+        for task in reversed(self.tasks):
+            if index >= self.offsets[task]:
+                return {**self.datasets[task][index - self.offsets[task]], "task": task}
+        raise IndexError(index)
+
+    def lengths(self, task: str) -> list[int]:
+        return [len(ids) for ids in self.datasets[task]["input_ids"]]
+
+
+def shuffled_batches(
+    lengths: list[int], batch_size: int, generator: torch.Generator, group_by_length: bool = True
+) -> list[list[int]]:
+    """One pass over examples of these lengths, as batches of indices in random order. With `group_by_length`, the
+    shuffled examples are cut into chunks of 50 batches and sorted by length inside a chunk before batching, so that a
+    batch pads little while the order stays random at the scale of chunks."""
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if group_by_length:
+        chunk = 50 * batch_size
+        order = [
+            i
+            for start in range(0, len(order), chunk)
+            for i in sorted(order[start : start + chunk], key=lambda i: lengths[i], reverse=True)
+        ]
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+class MultitaskBatchSampler(Sampler[list[int]]):
+    """Yields batches of indices into a `MultitaskDataset`, each batch from one task.
+
+    An epoch holds as many batches as all tasks have together. `proportional` gives every batch of every task exactly
+    once per epoch, in a random interleaving; `temperature` draws each batch's task with p ∝ n^(1/T) (T=1 is
+    proportional in expectation, larger T favours the smaller task, whose batches then repeat); `round_robin`
+    alternates the tasks. With `group_by_length`, each task's batches come from `shuffled_batches`: batches of
+    similar lengths, so that a batch pads little.
+    """
+
+    def __init__(
+        self,
+        dataset: MultitaskDataset,
+        batch_size: int,
+        sampling: Sampling = "proportional",
+        temperature: float = 2.0,
+        group_by_length: bool = True,
+        seed: int = 0,
+    ):
+        self.dataset, self.batch_size, self.sampling = dataset, batch_size, sampling
+        self.temperature, self.group_by_length, self.seed = temperature, group_by_length, seed
+        self.lengths = {task: dataset.lengths(task) for task in dataset.tasks}
+        self.num_batches = {task: math.ceil(len(n) / batch_size) for task, n in self.lengths.items()}
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return sum(self.num_batches.values())
+
+    def task_probabilities(self) -> dict[str, float]:
+        tasks = self.dataset.tasks
+        if self.sampling == "round_robin":
+            weights = [1.0 for _ in tasks]
+        elif self.sampling == "temperature":
+            weights = [len(self.lengths[t]) ** (1.0 / self.temperature) for t in tasks]
+        else:
+            weights = [self.num_batches[t] for t in tasks]
+        return {t: w / sum(weights) for t, w in zip(tasks, weights)}
+
+    def schedule(self, generator: torch.Generator) -> list[str]:
+        """The task of every batch of the epoch."""
+        tasks = self.dataset.tasks
+        if self.sampling == "round_robin":
+            return [tasks[i % len(tasks)] for i in range(len(self))]
+        if self.sampling == "temperature":
+            p = torch.tensor([self.task_probabilities()[t] for t in tasks])
+            return [tasks[i] for i in torch.multinomial(p, len(self), replacement=True, generator=generator).tolist()]
+        order = [t for t in tasks for _ in range(self.num_batches[t])]
+        return [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
+
+    def task_batches(self, task: str, generator: torch.Generator) -> list[list[int]]:
+        """One pass over a task's examples, as shuffled batches of global indices."""
+        offset = self.dataset.offsets[task]
+        batches = shuffled_batches(self.lengths[task], self.batch_size, generator, self.group_by_length)
+        return [[offset + i for i in batch] for batch in batches]
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        pending = {task: [] for task in self.dataset.tasks}
+        for task in self.schedule(generator):
+            if not pending[task]:  # a task sampled more often than it has batches starts a new pass
+                pending[task] = self.task_batches(task, generator)
+            yield pending[task].pop()
