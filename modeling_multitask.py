@@ -185,6 +185,25 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         labels = self.strip_decoder_start(labels)
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    def _scored_labels(self, labels: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        """The targets aligned with the decoder inputs. Labels one token longer than the decoder inputs are
+        `<s> text </s>` (`prepare_decoder_input_ids_from_labels` made `<s> text` of them): their start token is an
+        input, not a target. Decided by shapes, so that a compiled training step has no data-dependent branch; in
+        eager mode the start token is checked too."""
+        longer = labels.shape[1] == decoder_input_ids.shape[1] + 1
+        starts = None  # unknown under compilation
+        if not torch.compiler.is_compiling() and labels.shape[1] > 1:
+            starts = bool((labels[:, 0] == self.config.decoder_start_token_id).all())
+        if labels.shape[1] - longer != decoder_input_ids.shape[1] or starts not in (None, longer):
+            raise ValueError(
+                f"labels ({labels.shape[1]} tokens{', beginning with the decoder start token' if starts else ''}) do "
+                f"not match decoder_input_ids ({decoder_input_ids.shape[1]} tokens): labels are `text </s>` of the "
+                "decoder inputs' length, or `<s> text </s>` one token longer; build the decoder inputs with "
+                "prepare_decoder_input_ids_from_labels"
+            )
+        labels = labels[:, 1:] if longer else labels
+        return labels
+
     # ---- the three building blocks every view is made of -------------------------------------------------------
 
     def _encode(self, input_ids, attention_mask, token_type_ids, **kwargs) -> BaseModelOutput:
@@ -227,13 +246,7 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             use_cache = False
             if decoder_input_ids is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-            labels = self.strip_decoder_start(labels)
-            if labels.shape[1] != decoder_input_ids.shape[1]:
-                raise ValueError(
-                    f"labels ({labels.shape[1]} tokens after the start token) and decoder_input_ids "
-                    f"({decoder_input_ids.shape[1]}) differ in length: build the decoder inputs with "
-                    "prepare_decoder_input_ids_from_labels"
-                )
+            labels = self._scored_labels(labels, decoder_input_ids)
         if decoder_input_ids is None:
             raise ValueError("translation needs decoder_input_ids or labels")
         if cache is None or cache.get_seq_length() == 0:
@@ -422,7 +435,7 @@ def _check_token_ids(ids: torch.Tensor | None, name: str, config) -> None:
             f"{name} is {ids.shape[1]} tokens long but the model takes at most {config.max_position_embeddings}: "
             "truncate it (tokenizer(..., truncation=True))"
         )
-    if ids.numel():
+    if ids.numel() and not torch.compiler.is_compiling():  # reading the values would split a compiled graph
         low, high = torch.stack(torch.aminmax(ids)).tolist()  # one device sync for both bounds
         if low < 0 or high >= config.vocab_size:
             raise ValueError(

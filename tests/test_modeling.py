@@ -168,5 +168,9 @@ def test_the_leading_start_token_of_targets_is_the_decoder_start(tiny_model, tin
     # labels without the start token are scored whole
     same = tiny_model(**inputs, labels=scored, decoder_input_ids=decoder_input_ids)
     torch.testing.assert_close(same.loss, out.loss)
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match="do not match decoder_input_ids"):
         tiny_model(**inputs, labels=labels, decoder_input_ids=decoder_input_ids[:, :-1])
+    with pytest.raises(ValueError, match="beginning with the decoder start token"):  # `<s>` would be a target
+        tiny_model(
+            **inputs, labels=labels, decoder_input_ids=torch.cat([decoder_input_ids[:, :1], decoder_input_ids], 1)
+        )
