@@ -43,6 +43,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -376,7 +377,13 @@ def in_fresh_process(target, *args):
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
     process.start()
-    result = queue.get()
+    while True:  # a process that dies before reporting (an import error, out of memory) must not hang the run
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"exited with code {process.exitcode} before reporting") from None
     process.join()
     return result
 
@@ -426,17 +433,26 @@ def main() -> None:
         return
     matrix = in_fresh_process(matrix_rate, settings["device"])
     print(f"matrix product: {json.dumps(matrix)}")
-    results = {}
+    results, failed = {}, {}
     for system in systems_for(settings["device"]):  # one after the other, each in a fresh process
-        results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
+        try:
+            results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
+        except RuntimeError as error:  # its traceback is printed above; the other systems still run
+            failed[system.name] = str(error)
+            print(f"{system.name}: FAILED, {error}", flush=True)
+            continue
         rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in results[system.name].items()}
         print(f"{system.name}: {json.dumps(rounded)}", flush=True)
     print(f"\npreset {args.preset}, weights {args.weights}: {json.dumps(settings)}\n")
-    print(table(results, matrix))
+    if "peers" in results:
+        print(table(results, matrix))
     if args.out:
         report = {"settings": settings, "weights": args.weights, "matrix_product": matrix,
-                  "systems": [asdict(s) for s in systems_for(settings["device"])], "results": results}  # fmt: skip
+                  "systems": [asdict(s) for s in systems_for(settings["device"])], "results": results,
+                  "failed": failed}  # fmt: skip
         Path(args.out).write_text(json.dumps(report, indent=2))
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_runs_every_system_on_saved_examples(examples_file, tmp_path):
     report = json.loads(out.read_text())
     data = json.loads(examples_file.read_text())
     results = report["results"]
+    assert report["failed"] == {}
     assert list(results) == ["peers", "ours", "ours, trimmed", "ours, recipe"]
     assert report["matrix_product"]["tflops"] > 0
     for name, measured in results.items():
