@@ -71,9 +71,10 @@ class System:
     trimmed: bool = False
     grouped: bool = False  # length-grouped batches of the same examples
     bf16: bool = False
+    compiled: bool = False  # torch.compile (dynamic shapes) of the training step's model
 
 
-def systems_for(device: str) -> list[System]:
+def systems_for(device: str, compiled: bool = False) -> list[System]:
     gpu = device == "cuda"
     systems = [System("peers", ours=False)]
     if gpu:
@@ -82,7 +83,8 @@ def systems_for(device: str) -> list[System]:
         System("ours", ours=True),
         System("ours, trimmed", ours=True, trimmed=True),
         System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
-    ]
+    ] + ([System("ours, recipe, compiled", ours=True, trimmed=True, grouped=True, bf16=gpu, compiled=True)]
+         if compiled else [])  # fmt: skip
 
 
 def real_text() -> tuple[list[str], list[int], list[tuple[str, str]]]:
@@ -270,16 +272,19 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
 
     def tensor(rows: list[list[int]], padding: int) -> torch.Tensor:
         rows = [[new_id[i] for i in row] for row in rows] if new_id else rows
-        return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=padding).to(device)
+        return pad_sequence([torch.tensor(r) for r in rows], batch_first=True, padding_value=padding)
 
     def model_inputs(batch: dict, task: str) -> dict:
+        """What `Trainer`'s collators give, on the device: padded inputs and labels, and for translation the decoder
+        inputs built from the labels on the CPU, as `DataCollatorForSeq2Seq` builds them."""
         input_ids = tensor(batch["input_ids"], 1)
         inputs = {"input_ids": input_ids, "attention_mask": (input_ids != 1).long()}
         if task == "sentiment":
-            inputs["labels"] = torch.tensor(batch["labels"], device=device)
+            inputs["labels"] = torch.tensor(batch["labels"])
         elif "labels" in batch:
             inputs["labels"] = tensor(batch["labels"], -100)
-        return inputs
+            inputs["decoder_input_ids"] = models[task].prepare_decoder_input_ids_from_labels(labels=inputs["labels"])
+        return {key: value.to(device) for key, value in inputs.items()}
 
     distinct = {id(m): m for m in models.values()}
     optimizers = {}
@@ -288,10 +293,13 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
         # Trainer's default optimizer (`adamw_torch_fused`), for every system
         optimizers[key] = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
 
+    # compiled once per model, for shapes of any length (the warm-up steps of each task absorb the compilation)
+    forwards = {key: torch.compile(m, dynamic=True) if system.compiled else m for key, m in distinct.items()}
+
     def step(task: str, batch: dict) -> float:
         model = models[task]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=system.bf16):
-            loss = model(**model_inputs(batch, task)).loss
+            loss = forwards[id(model)](**model_inputs(batch, task)).loss
         loss.backward()
         optimizers[id(model)].step()
         optimizers[id(model)].zero_grad(set_to_none=True)
@@ -414,6 +422,7 @@ def main() -> None:
     parser.add_argument("--save_batches", help="write the tokenized examples here (JSON) and stop")
     parser.add_argument("--batches", help="read tokenized examples written by --save_batches (no tokenizer needed)")
     parser.add_argument("--out", help="write the measurements as JSON here")
+    parser.add_argument("--compile", action="store_true", help="add 'ours, recipe, compiled' (torch.compile)")
     args = parser.parse_args()
     settings = PRESETS[args.preset]
 
@@ -434,7 +443,7 @@ def main() -> None:
     matrix = in_fresh_process(matrix_rate, settings["device"])
     print(f"matrix product: {json.dumps(matrix)}")
     results, failed = {}, {}
-    for system in systems_for(settings["device"]):  # one after the other, each in a fresh process
+    for system in systems_for(settings["device"], args.compile):  # one after the other, each in a fresh process
         try:
             results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
         except RuntimeError as error:  # its traceback is printed above; the other systems still run
@@ -448,7 +457,7 @@ def main() -> None:
         print(table(results, matrix))
     if args.out:
         report = {"settings": settings, "weights": args.weights, "matrix_product": matrix,
-                  "systems": [asdict(s) for s in systems_for(settings["device"])], "results": results,
+                  "systems": [asdict(s) for s in systems_for(settings["device"], args.compile)], "results": results,
                   "failed": failed}  # fmt: skip
         Path(args.out).write_text(json.dumps(report, indent=2))
     if failed:

@@ -6,7 +6,8 @@
 #   here:                                                  bash bench/prepare_h200.sh
 #   on the device, carrying bench/batches and bench/wheels: bash bench/run_h200.sh
 #
-# Results: the printed table and $OUT/bench.json.
+# Results: the printed table, $OUT/bench.json and $OUT/bench.log. `bash bench/run_h200.sh --compile` adds
+# "ours, recipe, compiled" (torch.compile; its compilation takes minutes: a second call, if device time is left).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G "bench/wheels/*.whl" >/dev/null; then
@@ -16,4 +17,4 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 PYTHONUNBUFFERED=1 python3 bench/bench_speed.py --preset h200 --batches bench/batches/h200.json --weights random \
-  --out "${OUT:-.}/bench.json"
+  --out "${OUT:-.}/bench.json" "$@" 2>&1 | tee "${OUT:-.}/bench.log"
