@@ -444,8 +444,10 @@ def main() -> None:
     print(f"matrix product: {json.dumps(matrix)}")
     results, failed = {}, {}
     for system in systems_for(settings["device"], args.compile):  # one after the other, each in a fresh process
+        start = time.perf_counter()
         try:
             results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
+            results[system.name]["process_seconds"] = time.perf_counter() - start  # building, compiling, measuring
         except RuntimeError as error:  # its traceback is printed above; the other systems still run
             failed[system.name] = str(error)
             print(f"{system.name}: FAILED, {error}", flush=True)
