@@ -296,14 +296,14 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
     # compiled once per model, for shapes of any length (the warm-up steps of each task absorb the compilation)
     forwards = {key: torch.compile(m, dynamic=True) if system.compiled else m for key, m in distinct.items()}
 
-    def step(task: str, batch: dict) -> float:
+    def step(task: str, batch: dict) -> torch.Tensor:
         model = models[task]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=system.bf16):
             loss = forwards[id(model)](**model_inputs(batch, task)).loss
         loss.backward()
         optimizers[id(model)].step()
         optimizers[id(model)].zero_grad(set_to_none=True)
-        return loss.item()
+        return loss.detach()  # read after the timed steps: a read per step would make the host wait for the device
 
     def sync():
         if device.type == "cuda":
@@ -335,7 +335,7 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
         results[f"train_tokens_per_s_{name}"] = tokens / seconds
         results[f"model_tflops_per_s_{name}"] = flops / seconds / 1e12
         if name != "joint":
-            results[f"loss_last_steps_{name}"] = sum(losses[-3:]) / len(losses[-3:])
+            results[f"loss_last_steps_{name}"] = torch.stack(losses[-3:]).float().mean().item()
 
     translator = models["translation"].eval()
     inputs = model_inputs({"input_ids": data["generate"]}, "generate")
