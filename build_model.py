@@ -159,11 +159,17 @@ def warm_start(model: MultitaskBertModel, bert: BertModel, sources: list[int]) -
     vocab_size = model.config.encoder.vocab_size
     weights["embeddings.word_embeddings.weight"] = weights["embeddings.word_embeddings.weight"][:vocab_size]
     model.encoder.load_state_dict(weights)  # strict: every encoder weight comes from the checkpoint
+    warm_start_decoder(model.decoder, bert, sources)
 
+
+@torch.no_grad()
+def warm_start_decoder(decoder: BertModel, bert: BertModel, sources: list[int]) -> None:
+    """Copy into a BERT decoder `bert`'s embeddings but the word embeddings (the caller ties or copies those), and its
+    layers `sources` but the cross-attention (which starts fresh)."""
     embeddings = {k: v for k, v in bert.embeddings.state_dict().items() if not k.startswith("word_embeddings")}
-    missing, unexpected = model.decoder.embeddings.load_state_dict(embeddings, strict=False)
-    _expect_only(missing, unexpected, "word_embeddings.")  # tied to the encoder's
-    for decoder_layer, source in zip(model.decoder.encoder.layer, sources):
+    missing, unexpected = decoder.embeddings.load_state_dict(embeddings, strict=False)
+    _expect_only(missing, unexpected, "word_embeddings.")
+    for decoder_layer, source in zip(decoder.encoder.layer, sources):
         missing, unexpected = decoder_layer.load_state_dict(bert.encoder.layer[source].state_dict(), strict=False)
         _expect_only(missing, unexpected, "crossattention.")
 

@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
@@ -146,7 +147,9 @@ class MultitaskTrainer(Seq2SeqTrainer):
         self.eval_references = eval_references or {}
         self.train_batch_sampler: MultitaskBatchSampler | None = None
         self.translation_signatures: dict[str, str] = {}
-        self._task_loss = {task: torch.zeros(2, dtype=torch.float64) for task in TASKS}  # (sum, count)
+        # (sum, count) of each task's training losses since the last log, kept on the loss's device: reading a loss
+        # every step would make the host wait for the device
+        self._task_loss = {task: torch.zeros(2) for task in TASKS}
         self.add_callback(_SamplerEpoch(self))
 
     @property
@@ -182,13 +185,14 @@ class MultitaskTrainer(Seq2SeqTrainer):
             self.model.set_adapter(task)
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
         if model.training:
-            self._task_loss[task] += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+            step = torch.stack([loss.detach().float(), torch.ones((), device=loss.device)])
+            self._task_loss[task] = self._task_loss[task].to(loss.device) + step
         loss = loss * self.args.loss_weight(task)
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log: add each task's mean loss since the last one, over all processes
-            totals = torch.stack([self._task_loss[t] for t in TASKS]).to(self.args.device)
+            totals = torch.stack([self._task_loss[t].to(self.args.device) for t in TASKS])
             if self.accelerator.num_processes > 1:
                 totals = self.accelerator.reduce(totals, reduction="sum")
             for task, (total, count) in zip(TASKS, totals.tolist()):
@@ -297,8 +301,10 @@ class MultitaskTrainer(Seq2SeqTrainer):
             out = self.model(**batch)
             n_tokens = int((batch["labels"] != -100).sum())
             loss_sum, tokens = loss_sum + out.loss.item() * n_tokens, tokens + n_tokens
+            # beam search starts from the encoder states the loss pass computed, as the pipeline does
+            encoder_outputs = BaseModelOutput(last_hidden_state=out.encoder_last_hidden_state)
             generated = self.model.generate(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **generate, **gen_kwargs
+                encoder_outputs=encoder_outputs, attention_mask=batch["attention_mask"], **generate, **gen_kwargs
             )
             hypotheses = tokenizer.batch_decode(generated, skip_special_tokens=True)
             triples += [(i, hyp.strip(), references[i]) for i, hyp in zip(chunk, hypotheses)]

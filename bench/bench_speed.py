@@ -227,7 +227,7 @@ def build_models(system: System, settings, data: dict, weights: str) -> dict:
     import torch
     from transformers import BertForSequenceClassification, BertLMHeadModel, EncoderDecoderModel
 
-    from build_model import decoder_layer_sources, multitask_from_bert
+    from build_model import decoder_layer_sources, multitask_from_bert, warm_start_decoder
     from trim_vocab import trim_model
 
     torch.manual_seed(0)
@@ -238,21 +238,17 @@ def build_models(system: System, settings, data: dict, weights: str) -> dict:
             model = trim_model(model, data["keep"])
         return {"sentiment": model, "translation": model}
     config = bert.config.to_dict()
-    state = bert.state_dict()
     classifier = BertForSequenceClassification(bert.config.__class__.from_dict({**config, "num_labels": 2}))
-    classifier.bert.load_state_dict(state, strict=False)
+    classifier.bert.load_state_dict(bert.state_dict(), strict=False)  # all but its (fresh) pooler
     decoder = BertLMHeadModel(
         bert.config.__class__.from_dict(
             {**config, "num_hidden_layers": settings["decoder_layers"], "is_decoder": True, "add_cross_attention": True}
         )
     )
-    decoder_state = {k: v for k, v in state.items() if not k.startswith("encoder.layer.")}
-    for i, source in enumerate(decoder_layer_sources(bert.config.num_hidden_layers, settings["decoder_layers"])):
-        prefix = f"encoder.layer.{source}."
-        decoder_state.update(
-            {f"encoder.layer.{i}." + k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        )
-    decoder.bert.load_state_dict(decoder_state, strict=False)
+    sources = decoder_layer_sources(bert.config.num_hidden_layers, settings["decoder_layers"])
+    warm_start_decoder(decoder.bert, bert, sources)
+    # the peer's decoder keeps its own copy of the word embeddings (also its output projection)
+    decoder.bert.embeddings.word_embeddings.load_state_dict(bert.embeddings.word_embeddings.state_dict())
     translator = EncoderDecoderModel(encoder=bert, decoder=decoder)
     translator.config.decoder_start_token_id = translator.generation_config.decoder_start_token_id = 0
     translator.config.pad_token_id = translator.generation_config.pad_token_id = 1
