@@ -41,20 +41,22 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
 
+    # every file read before the checkpoint is loaded: a missing one stops the run at once
+    sentiment = column(args.data / "sst2" / "train.jsonl", "text")
+    sources = column(args.data / "tatoeba_en_mr" / "train.jsonl", "en")
+    targets = column(args.data / "tatoeba_en_mr" / "train.jsonl", "mr")
+    held_out = [(name, column(args.data / file, key)) for name, file, key in HELD_OUT]
+
     _, tokenizer, _ = load_e5_small()
     used = set()
-    for ids in (
-        tokenizer(column(args.data / "sst2" / "train.jsonl", "text"))["input_ids"],
-        tokenizer(column(args.data / "tatoeba_en_mr" / "train.jsonl", "en"))["input_ids"],
-        tokenizer(text_target=column(args.data / "tatoeba_en_mr" / "train.jsonl", "mr"))["input_ids"],
-    ):
+    for ids in (tokenizer(sentiment)["input_ids"], tokenizer(sources)["input_ids"],
+                tokenizer(text_target=targets)["input_ids"]):  # fmt: skip
         used.update(i for row in ids for i in row)
     keep, report = pieces_to_keep(tokenizer, used)
     trimmed = trim_tokenizer(tokenizer, keep)
     print(report)
     print("\n| held-out set | sentences | pieces per sentence, full | trimmed | change |\n|---|---|---|---|---|")
-    for name, file, key in HELD_OUT:
-        texts = column(args.data / file, key)
+    for name, texts in held_out:
         before, after = pieces_per_sentence(tokenizer, texts), pieces_per_sentence(trimmed, texts)
         print(f"| {name} | {len(texts):,} | {before:.2f} | {after:.2f} | {after / before - 1:+.1%} |")
 

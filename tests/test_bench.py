@@ -109,3 +109,14 @@ def test_packing_joins_consecutive_sentences_up_to_the_length():
             assert len(part) <= 20 and part[0] == 0 and part[-1] == 2  # <s> ... </s>
     for side in (0, 1):  # source and target stay aligned: the same sentences, in order, on both sides
         assert [i for example in packed for i in example[side][1:-1]] == [i for pair in pairs for i in pair[side]]
+
+
+def test_a_system_that_crashes_is_reported_without_hanging_the_run(examples_file, tmp_path):
+    broken = json.loads(examples_file.read_text())
+    broken["generate"] = [[0, broken["vocab_size"] + 5, 2]] * SMOKE["gen_batch"]  # an id no model has: generation fails
+    batches, out = tmp_path / "broken.json", tmp_path / "bench.json"
+    batches.write_text(json.dumps(broken))
+    done = run_bench("--preset", "smoke", "--batches", str(batches), "--weights", "random", "--out", str(out))
+    assert done.returncode != 0 and "failed: peers, ours, ours, trimmed, ours, recipe" in done.stderr
+    report = json.loads(out.read_text())
+    assert list(report["failed"]) == ["peers", "ours", "ours, trimmed", "ours, recipe"] and report["results"] == {}
