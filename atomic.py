@@ -1,0 +1,124 @@
+"""Files and folders that are complete or absent: nothing the project writes is ever half-written under its final name.
+
+Every file and folder the project writes goes through these helpers: the content is written under a temporary name in
+the same folder (so the final rename stays on one file system and is atomic), flushed to disk, and only then takes
+its final name. A crash, a kill or a full disk leaves the old content (if any) in place and at worst a temporary
+`.NAME.partial-*` beside it, which no loader mistakes for the real thing.
+
+    with atomic_file("predictions.jsonl", keep_partial=True) as f:   # streamed rows; a killed run keeps them
+        for row in rows:
+            f.write(row)
+    with atomic_folder("outputs/model") as tmp:                       # a whole folder
+        model.save_pretrained(tmp)
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+def final_path(path: str | os.PathLike) -> Path:
+    """Where a write to `path` must land: through a symlink to its target, so that the link stays a link."""
+    return Path(os.path.realpath(path))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file on disk (the same path, a symlink or a hard link to it)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return final_path(a) == final_path(b)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open a folder; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def partial_name(path: Path) -> str:
+    """Prefix of the temporary name of a file or folder being written in place of `path`."""
+    return f".{path.name}.partial-"
+
+
+@contextmanager
+def atomic_file(
+    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", keep_partial: bool = False
+) -> Iterator[IO]:
+    """Write `path` all at once: the caller writes into a temporary file beside it, which replaces `path` when the
+    block ends without an error. On an error the old `path` is untouched; the temporary file is removed, or, with
+    `keep_partial`, kept (its name is in the raised error's notes) so that finished work survives."""
+    target = final_path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; a file was expected")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=partial_name(target), dir=target.parent)
+    binary = "b" in mode
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else "") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if target.exists():  # the new file keeps the old one's permissions
+            shutil.copymode(target, tmp)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+        _fsync_folder(target.parent)
+    except BaseException as err:
+        if keep_partial and os.path.exists(tmp):
+            err.add_note(f"the rows written so far are kept in {tmp}")
+        else:
+            _remove(Path(tmp))
+        raise
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Write a folder all at once: the caller fills a temporary folder beside `path`, which takes the name `path`
+    when the block ends without an error (the temporary folder is removed on an error). An existing `path` is
+    replaced only with `replace=True`, and then only after the new folder is complete."""
+    target = final_path(path)
+    if target.exists() and not replace:
+        raise FileExistsError(f"{path} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=partial_name(target), dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            # moved aside, not deleted, until the new folder holds its name: no instant without one of the two
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rmdir(old)
+            os.replace(target, old)
+        os.replace(tmp, target)
+        _fsync_folder(target.parent)
+        if old is not None:
+            _remove(old)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,56 @@
+"""Files and folders written by the project are complete or absent."""
+
+import os
+
+import pytest
+
+from atomic import atomic_file, atomic_folder, same_file
+
+
+def test_file_replaced_only_when_complete(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError), atomic_file(path) as f:
+        f.write("half")
+        raise RuntimeError("killed")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+    with atomic_file(path) as f:
+        f.write("new")
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_partial_file_kept_on_request_and_named(tmp_path):
+    path = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError) as err, atomic_file(path, keep_partial=True) as f:
+        f.write("row 1\n")
+        raise RuntimeError("stopped")
+    assert not path.exists()
+    (partial,) = [p for p in tmp_path.iterdir()]
+    assert partial.read_text() == "row 1\n" and str(partial) in "".join(err.value.__notes__)
+
+
+def test_write_through_symlink_keeps_the_link(tmp_path):
+    target, link = tmp_path / "real.txt", tmp_path / "link.txt"
+    target.write_text("old")
+    link.symlink_to(target)
+    with atomic_file(link) as f:
+        f.write("new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert same_file(link, target) and not same_file(target, tmp_path / "other.txt")
+
+
+def test_folder_takes_its_name_when_complete(tmp_path):
+    path = tmp_path / "model"
+    with pytest.raises(RuntimeError), atomic_folder(path) as tmp:
+        (tmp / "config.json").write_text("{}")
+        raise RuntimeError("killed mid-save")
+    assert not path.exists() and os.listdir(tmp_path) == []
+    with atomic_folder(path) as tmp:
+        (tmp / "config.json").write_text("{}")
+    assert os.listdir(path) == ["config.json"]
+    with pytest.raises(FileExistsError):
+        with atomic_folder(path):
+            pass
+    with atomic_folder(path, replace=True) as tmp:
+        (tmp / "weights").write_text("w")
+    assert os.listdir(path) == ["weights"] and os.listdir(tmp_path) == ["model"]
