@@ -1,58 +1,69 @@
-"""Task data: load each task's splits from local files or the Hub, check them, tokenize them.
+"""Task data: each task's training, validation and test sources, checked, tokenized and named.
 
 A source is a local file (`.csv`, `.tsv`, `.json`, `.jsonl`) or a Hub dataset id (with `*_dataset_config` and a split
-name). Every check runs before training starts, and every error names the file and the column.
+name). A task may have several training sources, each with a mixing weight (how many passes over it one epoch makes:
+2 repeats it, 0.25 draws a fresh quarter of it every epoch), and several validation and test sets, each scored on its
+own. Every check runs before training starts, and every error names the file, the column and the row.
 """
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import Dataset, load_dataset
+from datasets import Dataset, concatenate_datasets, load_dataset
 from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+NONE = ("", "none", "None")
+
+
+def _sources(demo_file: str, help: str):
+    """A list-of-sources argument whose default is a file of the demo set."""
+    return field(default_factory=lambda: [str(DEMO_DATA / demo_file)], metadata={"help": help})
 
 
 @dataclass
 class DataArguments:
     """Where each task's data comes from. Defaults: the small demo set shipped in `demo_data/` (CC0)."""
 
-    sentiment_train: str = field(
-        default=str(DEMO_DATA / "sentiment_train.jsonl"),
-        metadata={"help": "sentiment training data: a .csv/.tsv/.json/.jsonl file or a Hub dataset id"},
+    sentiment_train: list[str] = _sources(
+        "sentiment_train.jsonl", "sentiment training sources: .csv/.tsv/.json/.jsonl files or Hub dataset ids"
     )
-    sentiment_validation: str | None = field(
-        default=str(DEMO_DATA / "sentiment_validation.jsonl"),
-        metadata={"help": "sentiment validation data (file or Hub id); none to skip sentiment evaluation"},
+    sentiment_train_weights: list[float] | None = field(
+        default=None, metadata={"help": "one mixing weight per sentiment training source (passes per epoch); 1 each"}
+    )
+    sentiment_validation: list[str] | None = _sources(
+        "sentiment_validation.jsonl", "sentiment validation sets (files or Hub ids); 'none' to skip"
+    )
+    sentiment_test: list[str] | None = field(
+        default=None, metadata={"help": "sentiment test sets (files or Hub ids), scored once after training"}
     )
     sentiment_dataset_config: str | None = field(default=None, metadata={"help": "Hub config, e.g. 'sst2'"})
     sentiment_train_split: str = field(default="train", metadata={"help": "split of a Hub dataset"})
     sentiment_validation_split: str = field(default="validation", metadata={"help": "split of a Hub dataset"})
+    sentiment_test_split: str = field(default="test", metadata={"help": "split of Hub test sets"})
     text_column: str = field(default="text", metadata={"help": "column of the English text to classify"})
     label_column: str = field(default="label", metadata={"help": "column of the label: a name or a class id"})
 
-    translation_train: str = field(
-        default=str(DEMO_DATA / "translation_train.jsonl"),
-        metadata={"help": "English–Marathi training pairs: a .csv/.tsv/.json/.jsonl file or a Hub dataset id"},
+    translation_train: list[str] = _sources(
+        "translation_train.jsonl", "English–Marathi training sources: .csv/.tsv/.json/.jsonl files or Hub dataset ids"
     )
-    translation_validation: str | None = field(
-        default=str(DEMO_DATA / "translation_validation.jsonl"),
-        metadata={"help": "translation validation pairs (file or Hub id); none to skip translation evaluation"},
+    translation_train_weights: list[float] | None = field(
+        default=None, metadata={"help": "one mixing weight per translation training source (passes per epoch)"}
+    )
+    translation_validation: list[str] | None = _sources(
+        "translation_validation.jsonl", "translation validation sets (files or Hub ids); 'none' to skip"
+    )
+    translation_test: list[str] | None = field(
+        default=None, metadata={"help": "translation test sets (files or Hub ids), scored once after training"}
     )
     translation_dataset_config: str | None = field(default=None, metadata={"help": "Hub config"})
     translation_train_split: str = field(default="train", metadata={"help": "split of a Hub dataset"})
     translation_validation_split: str = field(default="validation", metadata={"help": "split of a Hub dataset"})
-    translation_test: str | None = field(
-        default=None,
-        metadata={
-            "help": "comma-separated extra translation test sets (files or Hub ids), scored once after training, "
-            "e.g. NTREX-128"
-        },
-    )
     translation_test_split: str = field(default="test", metadata={"help": "split of Hub test sets"})
     source_column: str = field(
         default="en", metadata={"help": "column of the English source; nested Hub columns as 'translation.en'"}
@@ -61,8 +72,12 @@ class DataArguments:
 
     max_source_length: int = field(default=128, metadata={"help": "truncate inputs to this many tokens"})
     max_target_length: int = field(default=128, metadata={"help": "truncate translation targets to this many tokens"})
-    max_train_samples: int | None = field(default=None, metadata={"help": "keep the first N training rows per task"})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "keep the first N validation rows per task"})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "keep the first N rows of each training source"}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "keep the first N rows of each validation and test set"}
+    )
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "processes for tokenization"})
 
     def __post_init__(self):
@@ -70,10 +85,108 @@ class DataArguments:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.sentiment_validation in ("", "none", "None"):
-            self.sentiment_validation = None
-        if self.translation_validation in ("", "none", "None"):
-            self.translation_validation = None
+        for task in ("sentiment", "translation"):
+            for role in ("train", "validation", "test"):
+                setattr(self, f"{task}_{role}", _source_list(getattr(self, f"{task}_{role}")))
+            self._check_weights(task)
+
+    def _check_weights(self, task: str) -> None:
+        sources, weights = getattr(self, f"{task}_train"), getattr(self, f"{task}_train_weights")
+        if weights is None:
+            return
+        if isinstance(weights, (int, float)):  # one number from a JSON/YAML file
+            weights = [float(weights)]
+            setattr(self, f"{task}_train_weights", weights)
+        if len(weights) != len(sources or []):
+            raise ValueError(
+                f"{task}_train_weights gives {len(weights)} weight(s) for {len(sources or [])} {task}_train source(s)"
+            )
+        if any(w < 0 for w in weights) or (weights and not any(weights)):
+            raise ValueError(f"{task}_train_weights must be non-negative and not all 0, got {weights}")
+
+    def sources(self, task: str, role: str) -> list["Source"]:
+        """The sources of one task and role, named and weighted."""
+        locations = _source_list(getattr(self, f"{task}_{role}")) or []  # also after an attribute was set to one str
+        weights = (getattr(self, f"{task}_train_weights") if role == "train" else None) or [1.0] * len(locations)
+        names = unique_names([set_name(location) for location in locations])
+        return [Source(task, role, loc, name, w) for loc, name, w in zip(locations, names, weights)]
+
+
+def _source_list(value) -> list[str] | None:
+    """`None`, 'none', one source or a list of sources -> a list of sources, or None."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else list(value)
+    values = [v.strip() for v in values if v.strip() not in NONE]
+    return values or None
+
+
+@dataclass(frozen=True)
+class Source:
+    task: str
+    role: str  # "train", "validation" or "test"
+    location: str  # a file path or a Hub dataset id
+    name: str  # how logs, metrics and the card call it
+    weight: float = 1.0
+
+    @property
+    def what(self) -> str:
+        return f"{self.task} {self.role} data"
+
+
+@dataclass
+class EvalSet:
+    """A validation or test set: tokenized rows and, in the same order, what a prediction is scored against
+    (class ids for sentiment, reference translations for translation)."""
+
+    name: str
+    task: str
+    dataset: Dataset
+    references: list
+    source: Source
+
+
+@dataclass
+class TaskData:
+    """Training rows per task (each task's sources one after the other), with each source's row count and weight in
+    that order, and the evaluation sets."""
+
+    train: dict[str, Dataset]
+    train_sources: dict[str, list[tuple[Source, int]]]
+    validation: list[EvalSet]
+    test: list[EvalSet]
+
+    def source_weights(self) -> dict[str, list[tuple[int, float]]]:
+        """Per task, (rows, weight) of each source in row order: what the batch sampler needs."""
+        return {task: [(rows, s.weight) for s, rows in parts] for task, parts in self.train_sources.items()}
+
+
+def set_name(source: str) -> str:
+    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset'."""
+    path = Path(source)
+    generic = ("train", "test", "valid", "validation", "dev")
+    name = path.parent.name if path.stem in generic and path.parent.name else path.stem
+    return name.replace("-", "_").replace(".", "_")
+
+
+eval_set_name = set_name  # the name the metrics and the card use
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Two sources with one name (two folders' test.jsonl) get suffixes, so that no metric overwrites another."""
+    seen, out = Counter(), []
+    for name in names:
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+def shown(source: str) -> str:
+    """A source as logs show it: a file by its folder and name (a local absolute path says nothing to a reader)."""
+    path = Path(source)
+    if path.suffix.lower() in LOCAL_FORMATS or path.exists():
+        return str(Path(path.parent.name) / path.name) if path.parent.name else path.name
+    return source
 
 
 def load_split(source: str, dataset_config: str | None, split: str, what: str) -> Dataset:
@@ -103,7 +216,7 @@ def load_split(source: str, dataset_config: str | None, split: str, what: str) -
 
 
 def check_columns(dataset: Dataset, columns: list[str], source: str, what: str) -> None:
-    """Every column exists, the split has rows, no text is empty."""
+    """Every column exists, the split has rows."""
     for column in columns:
         if column not in dataset.column_names:
             raise ValueError(f"{what} {source!r} has no column {column!r} (columns: {', '.join(dataset.column_names)})")
@@ -135,33 +248,61 @@ def label_ids(values: list, label2id: dict[str, int], source: str, column: str) 
     return ids
 
 
-def prepare_sentiment(dataset, source, args: DataArguments, tokenizer, label2id, max_samples, what) -> Dataset:
-    check_columns(dataset, [args.text_column, args.label_column], source, what)
+def warn_if_degenerate(texts: list[str], labels: list | None, source: Source) -> None:
+    """Training data that cannot teach the task (one class only, one text repeated) trains without error and
+    yields a useless model: say so loudly before training starts."""
+    if source.role != "train":
+        return
+    if len(texts) > 1 and len(set(texts)) == 1:
+        logger.warning(
+            "%s %s: all %d rows hold the same text; the model will learn nothing from it",
+            source.what,
+            shown(source.location),
+            len(texts),
+        )
+    if labels is not None and len(labels) > 1 and len(set(labels)) == 1:
+        logger.warning(
+            "%s %s: every row has the same label (%r); the classifier will learn to answer only that",
+            source.what,
+            shown(source.location),
+            labels[0],
+        )
+
+
+def prepare_sentiment(dataset, source: Source, args: DataArguments, tokenizer, label2id, max_samples):
+    """Tokenized rows with class ids as `labels`, and those class ids (the references)."""
+    location, what = source.location, source.what
+    check_columns(dataset, [args.text_column, args.label_column], location, what)
     if max_samples is not None:
         dataset = dataset.select(range(min(max_samples, len(dataset))))
-    check_texts(dataset, args.text_column, source, what)
-    labels = label_ids(dataset[args.label_column], label2id, source, args.label_column)
+    check_texts(dataset, args.text_column, location, what)
+    labels = label_ids(dataset[args.label_column], label2id, location, args.label_column)
+    warn_if_degenerate(dataset[args.text_column], dataset[args.label_column], source)
     dataset = dataset.remove_columns([c for c in dataset.column_names if c != args.text_column])
     dataset = dataset.add_column("labels", labels)
 
     def tokenize(batch):
         return tokenizer(batch[args.text_column], truncation=True, max_length=args.max_source_length)
 
-    return dataset.map(
+    tokenized = dataset.map(
         tokenize,
         batched=True,
         num_proc=args.preprocessing_num_workers,
         remove_columns=[args.text_column],
-        desc=f"Tokenizing {what}",
+        desc=f"Tokenizing {what} {source.name}",
     )
+    return tokenized, labels
 
 
-def prepare_translation(dataset, source, args: DataArguments, tokenizer, max_samples, what) -> Dataset:
-    check_columns(dataset, [args.source_column, args.target_column], source, what)
+def prepare_translation(dataset, source: Source, args: DataArguments, tokenizer, max_samples):
+    """Tokenized pairs (target ids as `labels`), and the raw target sentences of the same rows (the references)."""
+    location, what = source.location, source.what
+    check_columns(dataset, [args.source_column, args.target_column], location, what)
     if max_samples is not None:
         dataset = dataset.select(range(min(max_samples, len(dataset))))
-    check_texts(dataset, args.source_column, source, what)
-    check_texts(dataset, args.target_column, source, what)
+    check_texts(dataset, args.source_column, location, what)
+    check_texts(dataset, args.target_column, location, what)
+    warn_if_degenerate(dataset[args.source_column], None, source)
 
     def tokenize(batch):
         features = tokenizer(batch[args.source_column], truncation=True, max_length=args.max_source_length)
@@ -169,66 +310,71 @@ def prepare_translation(dataset, source, args: DataArguments, tokenizer, max_sam
         features["labels"] = targets["input_ids"]
         return features
 
-    return dataset.map(
+    tokenized = dataset.map(
         tokenize,
         batched=True,
         num_proc=args.preprocessing_num_workers,
         remove_columns=dataset.column_names,
-        desc=f"Tokenizing {what}",
+        desc=f"Tokenizing {what} {source.name}",
     )
+    return tokenized, list(dataset[args.target_column])
 
 
-def load_task_data(
-    args: DataArguments, tokenizer: PreTrainedTokenizerBase, label2id: dict[str, int]
-) -> tuple[dict[str, Dataset], dict[str, Dataset], dict[str, list[str]]]:
-    """Tokenized train and validation sets per task, and the raw validation references (for BLEU/chrF++).
+def load_source(source: Source, args: DataArguments, tokenizer, label2id) -> tuple[Dataset, list]:
+    """One source, loaded, checked and tokenized, with its references."""
+    config = getattr(args, f"{source.task}_dataset_config")
+    split = getattr(args, f"{source.task}_{source.role}_split")
+    raw = load_split(source.location, config, split, source.what)
+    max_samples = args.max_train_samples if source.role == "train" else args.max_eval_samples
+    if source.task == "sentiment":
+        return prepare_sentiment(raw, source, args, tokenizer, label2id, max_samples)
+    return prepare_translation(raw, source, args, tokenizer, max_samples)
+
+
+def load_task_data(args: DataArguments, tokenizer: PreTrainedTokenizerBase, label2id: dict[str, int]) -> TaskData:
+    """Every source of every task, tokenized: training rows per task, validation and test sets.
 
     Run it under `TrainingArguments.main_process_first()`: the first process tokenizes and fills the datasets cache,
     the others read it.
     """
-    train, validation, references = {}, {}, {}
-    splits = {
-        "sentiment": (
-            (args.sentiment_train, args.sentiment_train_split, args.max_train_samples, train),
-            (args.sentiment_validation, args.sentiment_validation_split, args.max_eval_samples, validation),
-        ),
-        "translation": (
-            (args.translation_train, args.translation_train_split, args.max_train_samples, train),
-            (args.translation_validation, args.translation_validation_split, args.max_eval_samples, validation),
-        ),
-    }
-    for task, task_splits in splits.items():
-        config = args.sentiment_dataset_config if task == "sentiment" else args.translation_dataset_config
-        for source, split, max_samples, out in task_splits:
-            if source is None:
-                continue
-            what = f"{task} {'train' if out is train else 'validation'} data"
-            raw = load_split(source, config, split, what)
-            if task == "sentiment":
-                out[task] = prepare_sentiment(raw, source, args, tokenizer, label2id, max_samples, what)
-            else:
-                out[task] = prepare_translation(raw, source, args, tokenizer, max_samples, what)
-                if out is validation:
-                    n = len(out[task])
-                    references[task] = list(raw.select(range(n))[args.target_column])
-            logger.info("%s: %d rows from %s", what, len(out[task]), source)
-    return train, validation, references
+    data = TaskData(train={}, train_sources={}, validation=[], test=[])
+    for task in ("sentiment", "translation"):
+        parts = []
+        for source in args.sources(task, "train"):
+            dataset, _ = load_source(source, args, tokenizer, label2id)
+            parts.append((source, dataset))
+        if parts:
+            data.train[task] = concatenate_datasets([d for _, d in parts]) if len(parts) > 1 else parts[0][1]
+            data.train_sources[task] = [(s, len(d)) for s, d in parts]
+            log_training_mix(task, data.train_sources[task])
+        for role, sets in (("validation", data.validation), ("test", data.test)):
+            for source in args.sources(task, role):
+                dataset, references = load_source(source, args, tokenizer, label2id)
+                sets.append(EvalSet(source.name, task, dataset, references, source))
+                logger.info("%s %s: %d rows from %s", source.what, source.name, len(dataset), shown(source.location))
+    check_unique_eval_names(data.validation + data.test)
+    return data
 
 
-def eval_set_name(source: str) -> str:
-    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset'."""
-    path = Path(source)
-    name = path.parent.name if path.stem in ("test", "valid", "validation", "dev") and path.parent.name else path.stem
-    return name.replace("-", "_").replace(".", "_")
+def check_unique_eval_names(sets: list[EvalSet]) -> None:
+    """Metrics are keyed by set name: a sentiment and a translation set of one name would overwrite each other."""
+    seen = {}
+    for s in sets:
+        key = (s.source.role, s.name)
+        if key in seen:
+            raise ValueError(
+                f"two {s.source.role} sets are both called {s.name!r} ({shown(seen[key].location)}, "
+                f"{shown(s.source.location)}): give one of them a file or folder of another name"
+            )
+        seen[key] = s.source
 
 
-def load_translation_tests(args: DataArguments, tokenizer: PreTrainedTokenizerBase) -> dict[str, tuple[Dataset, list]]:
-    """Each extra test set, tokenized, with its raw references (capped by `max_eval_samples`)."""
-    tests = {}
-    for source in filter(None, (s.strip() for s in (args.translation_test or "").split(","))):
-        what = "translation test data"
-        raw = load_split(source, args.translation_dataset_config, args.translation_test_split, what)
-        dataset = prepare_translation(raw, source, args, tokenizer, args.max_eval_samples, what)
-        tests[eval_set_name(source)] = (dataset, list(raw.select(range(len(dataset)))[args.target_column]))
-        logger.info("%s: %d rows from %s", what, len(dataset), source)
-    return tests
+def log_training_mix(task: str, parts: list[tuple[Source, int]]) -> None:
+    """Each training source with its rows, weight and share of the task's rows per epoch."""
+    per_epoch = [rows * source.weight for source, rows in parts]
+    total = sum(per_epoch) or 1
+    for (source, rows), n in zip(parts, per_epoch):
+        logger.info(
+            "%s train data %s: %d rows from %s, weight %g -> %d rows per epoch (%.1f%% of %s)",
+            *(task, source.name, rows, shown(source.location), source.weight, round(n), 100 * n / total, task),
+        )

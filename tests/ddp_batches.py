@@ -26,7 +26,7 @@ if __name__ == "__main__":
     )
     model, tokenizer = build_multitask_model(base, decoder_layers=1)
     with args.main_process_first():
-        train_sets, _, _ = load_task_data(DataArguments(max_train_samples=16), tokenizer, model.config.label2id)
+        train_sets = load_task_data(DataArguments(max_train_samples=16), tokenizer, model.config.label2id).train
     trainer = MultitaskTrainer(
         model=model,
         args=args,

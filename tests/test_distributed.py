@@ -53,7 +53,7 @@ def test_train_script_under_torchrun(tiny_bert_dir, tmp_path):
     checkpoints = [d for d in os.listdir(out) if d.startswith("checkpoint-")]
     assert len(checkpoints) == 1  # written once, not once per rank
     AutoModel.from_pretrained(out, trust_remote_code=True)
-    assert json.loads((out / "eval_results.json").read_text())["eval_sentiment_accuracy"] >= 0
+    assert json.loads((out / "eval_results.json").read_text())["eval_sentiment_validation_accuracy"] >= 0
 
 
 def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tmp_path):

@@ -17,7 +17,7 @@ from sampling import MultitaskDataset
 def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tiny_bert_dir, tmp_path):
     torch.manual_seed(0)
     model, tokenizer = build_multitask_model(str(tiny_bert_dir), decoder_layers=1)
-    train_sets, _, _ = load_task_data(DataArguments(max_train_samples=12), tokenizer, model.config.label2id)
+    train_sets = load_task_data(DataArguments(max_train_samples=12), tokenizer, model.config.label2id).train
     collator = MultitaskCollator(tokenizer, model)
     peft_model = add_task_adapters(model, r=4)
     before = {k: v.clone() for k, v in peft_model.state_dict().items()}

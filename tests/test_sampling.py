@@ -75,3 +75,24 @@ def test_length_grouping_cuts_padding():
     grouped = MultitaskBatchSampler(data, batch_size=8, group_by_length=True)
     shuffled = MultitaskBatchSampler(data, batch_size=8, group_by_length=False)
     assert padding(grouped) < 0.2 * padding(shuffled)
+
+
+def test_source_weights_repeat_and_subsample_each_pass():
+    rows = Dataset.from_dict({"input_ids": [[1] * (1 + i % 5) for i in range(30)]})
+    # translation: a first source of 10 rows seen twice per pass, a second of 20 rows seen at a quarter (5 rows)
+    data = MultitaskDataset({"translation": rows}, source_weights={"translation": [(10, 2.0), (20, 0.25)]})
+    assert data.pass_size("translation") == 25
+    sampler = MultitaskBatchSampler(data, batch_size=5, sampling="proportional")
+    assert len(sampler) == 5
+    seen = [Counter(i for b in sampler for i in b) for sampler.epoch in (0, 1)]
+    for counts in seen:
+        assert all(counts[i] == 2 for i in range(10))  # the first source twice
+        second = [i for i in counts if i >= 10]
+        assert len(second) == 5 and all(counts[i] == 1 for i in second)  # a quarter of the second, once each
+    assert {i for i in seen[0] if i >= 10} != {i for i in seen[1] if i >= 10}  # a fresh quarter every pass
+
+
+def test_source_rows_must_add_up():
+    rows = Dataset.from_dict({"input_ids": [[1]] * 4})
+    with pytest.raises(ValueError, match="do not add up to its 4 rows"):
+        MultitaskDataset({"sentiment": rows}, source_weights={"sentiment": [(3, 1.0)]})

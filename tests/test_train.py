@@ -1,6 +1,7 @@
 """The main job on tiny settings: train, evaluate, save, card, tensorboard; and the folder a push would upload."""
 
 import json
+import math
 import os
 import shutil
 
@@ -26,16 +27,19 @@ def finished_run(tiny_bert_dir, tmp_path_factory):
 def test_main_job_trains_evaluates_and_saves(finished_run):
     out, metrics = finished_run
     for key in (
-        "eval_sentiment_accuracy",
-        "eval_sentiment_f1",
-        "eval_translation_bleu",
-        "eval_translation_chrf",
+        "eval_sentiment_validation_accuracy",
+        "eval_sentiment_validation_f1",
+        "eval_translation_validation_bleu",
+        "eval_translation_validation_chrf",
+        "eval_translation_validation_chrfpp",
         "eval_combined",
-        "eval_translation_loss",
+        "eval_translation_validation_loss",
     ):
-        assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
-    assert 0 <= metrics["eval_sentiment_accuracy"] <= 1
-    assert {"test_news_en_mr0_bleu", "test_news_en_mr0_chrf"} <= set(metrics)  # --translation_test
+        assert key in metrics and math.isfinite(metrics[key])
+    assert 0 <= metrics["eval_sentiment_validation_accuracy"] <= 1
+    assert {"test_news_en_mr0_bleu", "test_news_en_mr0_chrfpp"} <= set(metrics)  # --translation_test
+    combined = (100 * metrics["eval_sentiment_validation_accuracy"] + metrics["eval_translation_validation_chrfpp"]) / 2
+    assert metrics["eval_combined"] == pytest.approx(combined, abs=1e-3)
     files = set(os.listdir(out))
     assert {
         "config.json",
@@ -74,11 +78,12 @@ def test_model_card_metadata_and_results(finished_run):
     recorded = json.loads((out / "eval_results.json").read_text())  # the run's metrics file
     results = {(r["dataset"]["name"], m["type"]): m["value"] for r in data["model-index"][0]["results"]
                for m in r["metrics"]}  # fmt: skip
-    assert results[("sentiment_validation", "accuracy")] == recorded["eval_sentiment_accuracy"]
-    assert results[("sentiment_validation", "f1")] == recorded["eval_sentiment_f1"]
-    assert results[("translation_validation", "bleu")] == recorded["eval_translation_bleu"]
-    assert results[("translation_validation", "chrf")] == recorded["eval_translation_chrf"]
-    assert results[("news_en_mr0", "chrf")] == recorded["test_news_en_mr0_chrf"]  # the --translation_test set
+    assert results[("sentiment_validation", "accuracy")] == recorded["eval_sentiment_validation_accuracy"]
+    assert results[("sentiment_validation", "f1")] == recorded["eval_sentiment_validation_f1"]
+    assert results[("translation_validation", "bleu")] == recorded["eval_translation_validation_bleu"]
+    assert results[("translation_validation", "chrf")] == recorded["eval_translation_validation_chrf"]
+    assert results[("translation_validation", "chrf++")] == recorded["eval_translation_validation_chrfpp"]
+    assert results[("news_en_mr0", "chrf++")] == recorded["test_news_en_mr0_chrfpp"]  # the --translation_test set
     assert data["pipeline_tag"] == "translation" and data["license"] and data["widget"]
     assert "nrefs:1|case:mixed" in card.text  # the sacreBLEU signature
     assert "CC0 1.0" in card.text  # the demo data's licence, in the training-data section
@@ -128,7 +133,7 @@ def test_trimmed_vocabulary_run(tiny_bert_dir, tmp_path):
     model = AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out", trust_remote_code=True)
     assert model.config.encoder.vocab_size == len(tokenizer) < AutoTokenizer.from_pretrained(tiny_bert_dir).__len__()
-    assert "eval_translation_chrf" in metrics
+    assert "eval_translation_validation_chrfpp" in metrics
 
 
 def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatch):
@@ -152,5 +157,5 @@ def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatc
 
 def test_one_validation_set_still_chooses_the_best_checkpoint(tiny_bert_dir, tmp_path):
     metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--translation_validation", "none"))
-    assert "eval_translation_chrf" not in metrics
-    assert metrics["eval_combined"] == pytest.approx(100 * metrics["eval_sentiment_accuracy"])
+    assert not any(key.startswith("eval_translation") for key in metrics)
+    assert metrics["eval_combined"] == pytest.approx(100 * metrics["eval_sentiment_validation_accuracy"])
