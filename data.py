@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from datasets import Dataset, concatenate_datasets, load_dataset
 from transformers import PreTrainedTokenizerBase
 
@@ -55,6 +56,14 @@ class DataArguments:
     translation_train_weights: list[float] | None = field(
         default=None, metadata={"help": "one mixing weight per translation training source (passes per epoch)"}
     )
+    translation_train_concat: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "per translation training source, how many of its pairs are joined into one example (1: as they "
+            "are). Joined short pairs teach long sentences: a model trained on short pairs alone loops or stops "
+            "early on long input. List a source twice to have it both plain and joined"
+        },
+    )
     translation_validation: list[str] | None = _sources(
         "translation_validation.jsonl", "translation validation sets (files or Hub ids); 'none' to skip"
     )
@@ -89,6 +98,7 @@ class DataArguments:
             for role in ("train", "validation", "test"):
                 setattr(self, f"{task}_{role}", _source_list(getattr(self, f"{task}_{role}")))
             self._check_weights(task)
+        self._check_concat()
 
     def _check_weights(self, task: str) -> None:
         sources, weights = getattr(self, f"{task}_train"), getattr(self, f"{task}_train_weights")
@@ -104,12 +114,30 @@ class DataArguments:
         if any(w < 0 for w in weights) or (weights and not any(weights)):
             raise ValueError(f"{task}_train_weights must be non-negative and not all 0, got {weights}")
 
+    def _check_concat(self) -> None:
+        concat, sources = self.translation_train_concat, self.translation_train or []
+        if concat is None:
+            return
+        if isinstance(concat, int):  # one number from a JSON/YAML file
+            concat = self.translation_train_concat = [concat]
+        if len(concat) != len(sources):
+            raise ValueError(
+                f"translation_train_concat gives {len(concat)} value(s) for {len(sources)} translation_train source(s)"
+            )
+        if any(k < 1 for k in concat):
+            raise ValueError(f"translation_train_concat values must be at least 1, got {concat}")
+
     def sources(self, task: str, role: str) -> list["Source"]:
         """The sources of one task and role, named and weighted."""
         locations = _source_list(getattr(self, f"{task}_{role}")) or []  # also after an attribute was set to one str
         weights = (getattr(self, f"{task}_train_weights") if role == "train" else None) or [1.0] * len(locations)
-        names = unique_names([set_name(location) for location in locations])
-        return [Source(task, role, loc, name, w) for loc, name, w in zip(locations, names, weights)]
+        concat = (self.translation_train_concat if (task, role) == ("translation", "train") else None) or []
+        concat = concat or [1] * len(locations)
+        names = [set_name(location) + (f"_x{k}" if k > 1 else "") for location, k in zip(locations, concat)]
+        return [
+            Source(task, role, location, name, weight, k)
+            for location, name, weight, k in zip(locations, unique_names(names), weights, concat)
+        ]
 
 
 def _source_list(value) -> list[str] | None:
@@ -128,6 +156,7 @@ class Source:
     location: str  # a file path or a Hub dataset id
     name: str  # how logs, metrics and the card call it
     weight: float = 1.0
+    concat: int = 1  # pairs joined into one example
 
     @property
     def what(self) -> str:
@@ -303,6 +332,8 @@ def prepare_translation(dataset, source: Source, args: DataArguments, tokenizer,
     check_texts(dataset, args.source_column, location, what)
     check_texts(dataset, args.target_column, location, what)
     warn_if_degenerate(dataset[args.source_column], None, source)
+    if source.concat > 1:
+        dataset = join_pairs(dataset, source.concat, [args.source_column, args.target_column])
 
     def tokenize(batch):
         features = tokenizer(batch[args.source_column], truncation=True, max_length=args.max_source_length)
@@ -318,6 +349,17 @@ def prepare_translation(dataset, source: Source, args: DataArguments, tokenizer,
         desc=f"Tokenizing {what} {source.name}",
     )
     return tokenized, list(dataset[args.target_column])
+
+
+def join_pairs(dataset: Dataset, k: int, columns: list[str], seed: int = 0) -> Dataset:
+    """Every `k` pairs of a fixed shuffle joined into one (texts joined by a space): `len(dataset) // k` longer
+    examples, each sentence of which is still translated one to one."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
+    groups = [order[i : i + k] for i in range(0, len(order) - k + 1, k)]
+    texts = {column: dataset[column] for column in columns}
+    return Dataset.from_dict(
+        {column: [" ".join(values[i] for i in group) for group in groups] for column, values in texts.items()}
+    )
 
 
 def load_source(source: Source, args: DataArguments, tokenizer, label2id) -> tuple[Dataset, list]:
@@ -375,6 +417,14 @@ def log_training_mix(task: str, parts: list[tuple[Source, int]]) -> None:
     total = sum(per_epoch) or 1
     for (source, rows), n in zip(parts, per_epoch):
         logger.info(
-            "%s train data %s: %d rows from %s, weight %g -> %d rows per epoch (%.1f%% of %s)",
-            *(task, source.name, rows, shown(source.location), source.weight, round(n), 100 * n / total, task),
+            "%s train data %s: %d rows from %s%s, weight %g -> %d rows per epoch (%.1f%% of %s)",
+            task,
+            source.name,
+            rows,
+            shown(source.location),
+            f" ({source.concat} pairs joined per row)" if source.concat > 1 else "",
+            source.weight,
+            round(n),
+            100 * n / total,
+            task,
         )

