@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
 LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 NONE = ("", "none", "None")
+MAX_SAMPLES = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
 
 
 def _sources(demo_file: str, help: str):
@@ -85,12 +86,15 @@ class DataArguments:
         default=None, metadata={"help": "keep the first N rows of each training source"}
     )
     max_eval_samples: int | None = field(
-        default=None, metadata={"help": "keep the first N rows of each validation and test set"}
+        default=None, metadata={"help": "keep the first N rows of each validation set (scored at every evaluation)"}
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "keep the first N rows of each test set (scored once, after training)"}
     )
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "processes for tokenization"})
 
     def __post_init__(self):
-        for name in ("max_source_length", "max_target_length", "max_train_samples", "max_eval_samples"):
+        for name in ("max_source_length", "max_target_length", *MAX_SAMPLES.values()):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
@@ -367,7 +371,7 @@ def load_source(source: Source, args: DataArguments, tokenizer, label2id) -> tup
     config = getattr(args, f"{source.task}_dataset_config")
     split = getattr(args, f"{source.task}_{source.role}_split")
     raw = load_split(source.location, config, split, source.what)
-    max_samples = args.max_train_samples if source.role == "train" else args.max_eval_samples
+    max_samples = getattr(args, MAX_SAMPLES[source.role])
     if source.task == "sentiment":
         return prepare_sentiment(raw, source, args, tokenizer, label2id, max_samples)
     return prepare_translation(raw, source, args, tokenizer, max_samples)

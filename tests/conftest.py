@@ -107,7 +107,7 @@ def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
     """`train.py` arguments for a run of a few seconds on the demo data."""
     return [
         "--base_model", str(base), "--decoder_layers", "1", "--output_dir", str(output_dir),
-        "--max_train_samples", "24", "--max_eval_samples", "6",
+        "--max_train_samples", "24", "--max_eval_samples", "6", "--max_test_samples", "6",
         "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
         "--num_train_epochs", "1", "--logging_steps", "2", "--generation_num_beams", "2",
         "--generation_max_length", "6", "--learning_rate", "1e-3", "--disable_tqdm", "true",

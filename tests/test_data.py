@@ -102,10 +102,10 @@ def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
 
 def test_max_samples(tmp_path, tokenizer):
     rows = [{"text": f"text {i}", "label": i % 2} for i in range(10)]
-    data = load_task_data(
-        args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2), tokenizer, LABEL2ID
-    )
-    assert len(data.train["sentiment"]) == 3 and len(data.validation[0].dataset) == 2
+    args = args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2, max_test_samples=4)
+    args.sentiment_test = args.sentiment_validation
+    data = load_task_data(args, tokenizer, LABEL2ID)
+    assert len(data.train["sentiment"]) == 3 and len(data.validation[0].dataset) == 2 and len(data.test[0].dataset) == 4
 
 
 @pytest.mark.parametrize(
