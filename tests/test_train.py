@@ -159,3 +159,18 @@ def test_one_validation_set_still_chooses_the_best_checkpoint(tiny_bert_dir, tmp
     metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--translation_validation", "none"))
     assert not any(key.startswith("eval_translation") for key in metrics)
     assert metrics["eval_combined"] == pytest.approx(100 * metrics["eval_sentiment_validation_accuracy"])
+
+
+def test_recipe_file_with_command_line_overrides(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "decoder_layers: 2\nlearning_rate: 3.0e-4\ntranslation_train: [a.jsonl, b.jsonl]\n"
+        "translation_train_weights: [1, 0.5]\noutput_dir: from-recipe\n"
+    )
+    model_args, data_args, training_args = train.parse_args([str(recipe), "--output_dir", str(tmp_path / "cli")])
+    assert model_args.decoder_layers == 2 and training_args.learning_rate == 3e-4
+    assert data_args.translation_train == ["a.jsonl", "b.jsonl"] and data_args.translation_train_weights == [1, 0.5]
+    assert training_args.output_dir == str(tmp_path / "cli")  # the command line wins
+    (tmp_path / "typo.yaml").write_text("learning_rat: 1e-4\n")
+    with pytest.raises(ValueError, match=r"typo.yaml: unknown argument\(s\) learning_rat"):
+        train.parse_args([str(tmp_path / "typo.yaml")])

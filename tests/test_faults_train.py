@@ -1,0 +1,283 @@
+"""train.py under faults: a Hub token never reaches a file, earlier runs are never trained over unasked, a kill
+mid-save leaves no half-written model or checkpoint under its final name, damaged checkpoints are refused by name,
+the card names no local path."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import DEMO_DATA, ROOT, tiny_train_args
+from transformers import AutoModel, AutoTokenizer
+
+import atomic
+import train
+from build_model import save_model
+from lora import load_task_adapters
+from model_card import write_model_card
+
+SECRET = "hf_SECRETxyz"
+CHECKPOINTS = (
+    "--save_strategy steps --save_steps 3 --save_total_limit 10 --eval_strategy no --load_best_model_at_end false"
+).split()
+NO_CHECKPOINTS = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
+
+# train.py in a child process that SIGKILLs itself mid-save: KILL_AT=tokenizer when Trainer saves the tokenizer (the
+# weights are written by then), KILL_AT=install after the second file of the final folder has moved in.
+KILLED_RUN = f"""
+import os, signal, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+import atomic, train
+
+def kill(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class KilledTrainer(train.MultitaskTrainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if os.environ["KILL_AT"] == "tokenizer":
+            self.processing_class.save_pretrained = kill
+
+if os.environ["KILL_AT"] == "install":
+    moved, move = [], atomic.move_into_place
+
+    def move_then_kill(source, target):
+        move(source, target)
+        moved.append(target)
+        if len(moved) == 2:
+            kill()
+
+    atomic.move_into_place = move_then_kill
+train.MultitaskTrainer = KilledTrainer
+train.main(sys.argv[1:])
+"""
+
+
+def run_killed(kill_at: str, args: list[str]) -> None:
+    env = {**os.environ, "KILL_AT": kill_at, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, *args], cwd=ROOT, env=env, capture_output=True, timeout=600
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-3000:]
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [Path(root) / name for root, _, names in os.walk(folder) for name in names]
+
+
+def test_hub_token_reaches_no_file_only_the_upload(tiny_bert_dir, tmp_path, monkeypatch):
+    uploads = []
+    monkeypatch.setattr(train.HfApi, "create_repo", lambda self, repo_id, **kw: None)
+    monkeypatch.setattr(train.HfApi, "upload_folder", lambda self, **kw: uploads.append(self.token))
+    out = tmp_path / "out"
+    train.main(
+        tiny_train_args(
+            tiny_bert_dir,
+            out,
+            *CHECKPOINTS,
+            "--report_to",
+            "tensorboard",
+            "--hub_token",
+            SECRET,
+            "--push_to_hub",
+            "true",
+            "--hub_model_id",
+            "someone/mt",
+        )
+    )
+    assert uploads == [SECRET]  # the token still authenticates the upload
+    files = files_under(out)
+    assert any(f.name == "training_args.bin" for f in files) and any("tfevents" in f.name for f in files)
+    leaked = [str(f.relative_to(out)) for f in files if SECRET.encode() in f.read_bytes()]
+    assert not leaked, f"the Hub token is written into {leaked}"
+
+
+@pytest.fixture(scope="module")
+def checkpointed_run(tiny_bert_dir, tmp_path_factory):
+    """A finished run that kept checkpoints 3, 6, 9 and 12."""
+    out = tmp_path_factory.mktemp("checkpointed") / "model"
+    train.main(tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS))
+    return out
+
+
+def test_unfinished_run_is_refused_with_how_to_resume(tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    args = tiny_train_args(tiny_bert_dir, out, "--lora", "--lora_r", "4", *CHECKPOINTS)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "kill_after_save.py"), "3", *args],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        timeout=600,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-3000:]
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == ["checkpoint-3"]  # no config.json: a LoRA run's base joins the folder with its adapters
+    before = {f: f.read_bytes() for f in files_under(out / "checkpoint-3")}
+
+    with pytest.raises(FileExistsError, match="unfinished run") as refused:
+        train.main(args)
+    message = str(refused.value)
+    assert f"--resume_from_checkpoint {out / 'checkpoint-3'}" in message
+    assert "--resume_from_checkpoint true" in message and "--overwrite_output_dir" in message
+    assert {f: f.read_bytes() for f in files_under(out / "checkpoint-3")} == before  # untouched
+    assert not (out / "config.json").exists()
+
+    train.main(args + ["--resume_from_checkpoint", "true"])  # the latest checkpoint, as Trainer means it
+    assert {"config.json", "sentiment", "translation", "checkpoint-12"} <= set(os.listdir(out))
+    assert not (out / train.LORA_BASE).exists()
+    load_task_adapters(str(out))
+
+
+def test_non_empty_output_dir_needs_overwrite(tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty \\(notes.txt\\).*--overwrite_output_dir"):
+        train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS))
+    assert os.listdir(out) == ["notes.txt"]
+    train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS, "--overwrite_output_dir", "true"))
+    assert (out / "notes.txt").read_text() == "mine" and (out / "config.json").is_file()
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        train.main(tiny_train_args(tiny_bert_dir, out, "--resume_from_checkpoint", "true"))
+
+
+def test_kill_mid_checkpoint_save_leaves_no_half_checkpoint(tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    run_killed("tokenizer", tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS))  # killed saving checkpoint-3
+    assert not [p.name for p in out.iterdir() if not p.name.startswith(".")]  # no checkpoint-3, no config.json
+    (staged,) = [p for p in out.iterdir() if p.name.startswith(".checkpoint-3")]
+    assert "model.safetensors" in {f.name for f in files_under(staged)}  # killed mid-save: weights, no tokenizer
+    with pytest.raises((OSError, ValueError), match="config.json"):
+        AutoModel.from_pretrained(out, trust_remote_code=True)
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        train.main(tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS, "--resume_from_checkpoint", "true"))
+
+
+def test_kill_mid_final_save_leaves_the_old_model_or_none(tiny_bert_dir, tmp_path):
+    fresh = tmp_path / "fresh"
+    run_killed("tokenizer", tiny_train_args(tiny_bert_dir, fresh, *NO_CHECKPOINTS))
+    assert not (fresh / "config.json").exists() and not (fresh / "model.safetensors").exists()
+    with pytest.raises((OSError, ValueError), match="config.json"):
+        AutoModel.from_pretrained(fresh, trust_remote_code=True)
+
+    out = tmp_path / "out"
+    train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS))
+    weights = (out / "model.safetensors").read_bytes()
+    again = tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS, "--overwrite_output_dir", "true", "--seed", "7")
+    run_killed("tokenizer", again)  # before anything moved in: the old model stays, whole
+    assert (out / "model.safetensors").read_bytes() == weights and (out / "tokenizer.json").is_file()
+    AutoModel.from_pretrained(out, trust_remote_code=True)
+    AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+
+    run_killed("install", again)  # while the new files move in: the old config.json went first
+    assert not (out / "config.json").exists()
+    with pytest.raises((OSError, ValueError), match="config.json"):
+        AutoModel.from_pretrained(out, trust_remote_code=True)
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "delete":
+        path.unlink()
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    "name, how",
+    [
+        ("optimizer.pt", "truncate"),
+        ("scheduler.pt", "delete"),
+        ("rng_state.pth", "delete"),
+        ("trainer_state.json", "truncate"),
+        ("model.safetensors", "truncate"),
+    ],
+)
+def test_resume_refuses_a_damaged_checkpoint_by_name(checkpointed_run, tiny_bert_dir, tmp_path, monkeypatch, name, how):
+    checkpoint = Path(shutil.copytree(checkpointed_run / "checkpoint-6", tmp_path / "checkpoint-6"))
+    damage(checkpoint / name, how)
+    monkeypatch.setattr(train, "load_model", lambda model_args: pytest.fail("the model was loaded before the check"))
+    with pytest.raises(ValueError, match=f"cannot resume from {checkpoint}: {re.escape(name)} is"):
+        train.main(
+            tiny_train_args(tiny_bert_dir, tmp_path / "out", *CHECKPOINTS, "--resume_from_checkpoint", str(checkpoint))
+        )
+
+
+def test_resume_from_an_intact_checkpoint(checkpointed_run, tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    args = tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS, "--resume_from_checkpoint", "true")
+    shutil.copytree(checkpointed_run / "checkpoint-6", out / "checkpoint-6")
+    train.main(args)
+    assert (out / "config.json").is_file() and (out / "checkpoint-12").is_dir()
+
+
+def test_model_revision_reaches_model_and_tokenizer(tiny_model, tiny_tokenizer, tmp_path, monkeypatch):
+    save_model(tiny_model, tiny_tokenizer, str(tmp_path / "saved"))
+    calls = []
+
+    def recording(what, load):
+        def from_pretrained(path, **kwargs):
+            calls.append((what, kwargs.pop("revision", None)))
+            return load(path, **kwargs)
+
+        return SimpleNamespace(from_pretrained=from_pretrained)
+
+    monkeypatch.setattr(train, "AutoModel", recording("model", AutoModel.from_pretrained))
+    monkeypatch.setattr(train, "AutoTokenizer", recording("tokenizer", AutoTokenizer.from_pretrained))
+    model_args, _, _ = train.parse_args(
+        ["--model_name_or_path", str(tmp_path / "saved"), "--model_revision", "0123abc", "--output_dir", "x"]
+    )
+    train.load_model(model_args)
+    assert calls == [("model", "0123abc"), ("tokenizer", "0123abc")]
+    with pytest.raises(ValueError, match="--model_revision pins --model_name_or_path"):
+        train.ModelArguments(model_revision="0123abc")
+
+
+def test_model_card_names_no_local_path(tiny_bert_dir, tmp_path):
+    data = tmp_path / "data"
+    sources = {}
+    for arg, folder, demo in [
+        ("sentiment_train", "sst2", "sentiment_train"),
+        ("sentiment_validation", "sst2", "sentiment_validation"),
+        ("translation_train", "tatoeba_en_mr", "translation_train"),
+        ("translation_validation", "tatoeba_en_mr", "translation_validation"),
+        ("translation_test", "ntrex128_en_mr", "translation_validation"),
+    ]:
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        sources[arg] = str(shutil.copy(DEMO_DATA / f"{demo}.jsonl", data / folder / f"{arg}.jsonl"))
+    base = shutil.copytree(tiny_bert_dir, tmp_path / "my-bert")
+    out = tmp_path / "out"
+    train.main(
+        tiny_train_args(base, out, *NO_CHECKPOINTS, *[x for arg, path in sources.items() for x in (f"--{arg}", path)])
+    )
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert str(tmp_path) not in card and "tatoeba_en_mr/translation_train.jsonl" in card and "`my-bert`" in card
+    assert not re.search(r"(^|[\s`'\"(])/[^\s/]", card, flags=re.MULTILINE), "an absolute path in the card"
+
+
+def test_a_failed_card_write_keeps_the_old_card(tmp_path, monkeypatch):
+    (tmp_path / "README.md").write_text("old card")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_model_card(
+            str(tmp_path),
+            model_name="m",
+            base_model="b",
+            labels=["negative", "positive"],
+            metrics={},
+            eval_sets=[],
+            training_data="",
+            training_procedure="",
+            signatures={},
+        )
+    assert os.listdir(tmp_path) == ["README.md"] and (tmp_path / "README.md").read_text() == "old card"
