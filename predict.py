@@ -5,26 +5,41 @@
     python predict.py --model outputs/multitask-bert --input reviews.csv --task sentiment --batch_size 64
 
 Every input row gives exactly one output line, in order: `{"row": i, "text": ..., "label": ..., "score": ...,
-"translation": ...}`, or `{"row": i, "error": "..."}` for a row that is empty, not text or longer than the model
-takes. A bad row never stops the run.
+"translation": ...}`, or `{"row": i, "line": n, "error": "..."}` for a row that cannot be predicted (not readable,
+no text field, empty, not text, longer than the model takes; `line` is the row's line in the input file). A bad row
+never stops the run; a bad file, setting or model stops it before anything is written.
+
+Files are read by `tables.py` (.csv, .tsv, .json, .jsonl). The output file is written through a temporary file beside
+it, flushed after each batch, which replaces it only when every row is written: a stopped run leaves the old output
+untouched and its finished rows in the temporary file named on standard error.
+
+Exit status: 0 when every row was predicted, 1 when some rows have an error (the last line on standard error gives the
+count), 2 when the run could not start (the message says why).
 """
 
-import csv
 import json
+import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import IO, Literal, NamedTuple
 
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, pipeline
+
+from atomic import atomic_file, same_file
+from tables import Row, read_table
+
+SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has them all
+# json.dumps leaves these raw inside strings (valid JSON; it escapes the other control characters), yet
+# str.splitlines() ends a line at each of them.
+LINE_BREAK_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 @dataclass
 class PredictArguments:
     model: str = field(metadata={"help": "a saved model folder or a Hub id"})
     text: list[str] | None = field(default=None, metadata={"help": "one or more sentences"})
-    input: str | None = field(default=None, metadata={"help": "a .jsonl, .csv or .tsv file of sentences"})
+    input: str | None = field(default=None, metadata={"help": "a .jsonl, .json, .csv or .tsv file of sentences"})
     text_column: str = field(default="text", metadata={"help": "column or JSON field holding the sentence"})
     output: str | None = field(default=None, metadata={"help": "JSON Lines file to write; standard output if unset"})
     task: Literal["both", "sentiment", "translation"] = field(default="both", metadata={"help": "what to predict"})
@@ -36,84 +51,149 @@ class PredictArguments:
     def __post_init__(self):
         if (self.text is None) == (self.input is None):
             raise ValueError("give sentences with --text or a file with --input (one of the two)")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        for name in ("batch_size", "num_beams", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.output is not None:
+            self._check_output()
+
+    def _check_output(self):
+        # Writing the output truncates nothing until the end, but the finished file would replace the input.
+        if self.input is not None and same_file(self.input, self.output):
+            raise ValueError(
+                f"--output {self.output} is the input file {self.input} (the same path, a link or a hard link): "
+                "the predictions would replace the sentences; choose another output file"
+            )
+        if os.path.isdir(self.output):
+            raise IsADirectoryError(f"--output {self.output} is a folder; give a file name")
 
 
-def read_rows(args: PredictArguments) -> list:
-    """The values to predict on, one per row, as found (validation happens per row)."""
+class Item(NamedTuple):
+    value: object  # what the row holds in the text field (None when the row could not be read)
+    error: str | None  # why the row cannot be predicted, known before the model runs
+    line: int | None  # the row's line in the input file (None for --text)
+
+
+def read_items(args: PredictArguments) -> list[Item]:
+    """One item per input row, with the errors known without the model; a bad file raises here, before the model
+    is loaded."""
     if args.text is not None:
-        return list(args.text)
-    path = Path(args.input)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file {args.input!r} does not exist")
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                rows.append(ValueError(f"line {number + 1} is not JSON: {err.msg}"))
-                continue
-            rows.append(record.get(args.text_column) if isinstance(record, dict) else record)
-        return rows
-    if path.suffix.lower() in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            if args.text_column not in (reader.fieldnames or []):
-                raise ValueError(f"{args.input!r} has no column {args.text_column!r} (columns: {reader.fieldnames})")
-            return [row[args.text_column] for row in reader]
-    raise ValueError(f"{args.input!r} is not a .jsonl, .csv or .tsv file")
+        return [Item(text, text_error(text), None) for text in args.text]
+    table = read_table(args.input)
+    values = table.column(args.text_column)
+    return [Item(value, field_error(row, value, args.text_column), row.line) for row, value in zip(table.rows, values)]
 
 
-def row_errors(rows: list, tokenizer, max_tokens: int) -> dict[int, str]:
+def field_error(row: Row, value, column: str) -> str | None:
+    if row.error is not None:
+        return row.error
+    if column not in row.record:
+        return f"no field {column!r}"
+    return text_error(value)
+
+
+def text_error(value) -> str | None:
+    if not isinstance(value, str):
+        return f"not text: {type(value).__name__}"
+    if not value.strip():
+        return "empty text"
+    return None
+
+
+def row_errors(items: list[Item], tokenizer, max_tokens: int) -> dict[int, str]:
     """Row index -> why it cannot be predicted; the texts' lengths come from one batched tokenizer call."""
-    errors = {}
-    for i, value in enumerate(rows):
-        if isinstance(value, Exception):
-            errors[i] = str(value)
-        elif not isinstance(value, str):
-            errors[i] = f"not text: {type(value).__name__}"
-        elif not value.strip():
-            errors[i] = "empty text"
-    texts = [i for i in range(len(rows)) if i not in errors]
-    lengths = map(len, tokenizer([rows[i] for i in texts])["input_ids"]) if texts else []
+    errors = {i: item.error for i, item in enumerate(items) if item.error is not None}
+    texts = [i for i in range(len(items)) if i not in errors]
+    lengths = map(len, tokenizer([items[i].value for i in texts])["input_ids"]) if texts else []
     for i, n in zip(texts, lengths):
         if n > max_tokens:
             errors[i] = f"too long: {n} tokens, the model takes at most {max_tokens}"
     return errors
 
 
-def predict(args: PredictArguments, out) -> int:
-    """Write one JSON line per row to `out`; returns the number of rows with an error."""
-    pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
-    max_tokens = pipe.model.config.encoder.max_position_embeddings
-    rows = read_rows(args)
-    errors = row_errors(rows, pipe.tokenizer, max_tokens)
-    good = [i for i in range(len(rows)) if i not in errors]
+def predict(args: PredictArguments, pipe, items: list[Item], errors: dict[int, str], out: IO) -> None:
+    """Write one JSON line per row to `out`, in input order, each batch as soon as it is predicted (an error row
+    goes out as soon as every row before it has)."""
+    good = [i for i in range(len(items)) if i not in errors]
     generate = {} if args.task == "sentiment" else {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
-    results = {}
+    written = 0  # rows 0 .. written-1 are in `out`
     with tqdm(total=len(good), desc="Predicting", unit="row", disable=len(good) < 2 * args.batch_size) as bar:
         for start in range(0, len(good), args.batch_size):
             chunk = good[start : start + args.batch_size]
-            outputs = pipe([rows[i] for i in chunk], batch_size=args.batch_size, tasks=args.task, **generate)
-            results.update(zip(chunk, outputs))
+            outputs = pipe([items[i].value for i in chunk], batch_size=args.batch_size, tasks=args.task, **generate)
+            lines = []
+            for i, result in zip(chunk, outputs):
+                lines += error_lines(items, errors, written, i)
+                lines.append(json_line({"row": i, "text": items[i].value, **result}))
+                written = i + 1
+            write_flushed(out, lines)
             bar.update(len(chunk))
-    for i, value in enumerate(rows):
-        record = {"row": i, "error": errors[i]} if i in errors else {"row": i, "text": value, **results[i]}
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return len(errors)
+    write_flushed(out, error_lines(items, errors, written, len(items)))
+
+
+def error_lines(items: list[Item], errors: dict[int, str], start: int, stop: int) -> list[str]:
+    """The lines of rows start .. stop-1, which are all error rows."""
+    lines = []
+    for i in range(start, stop):
+        where = {} if items[i].line is None else {"line": items[i].line}
+        lines.append(json_line({"row": i, **where, "error": errors[i]}))
+    return lines
+
+
+def json_line(record: dict) -> str:
+    # Marathi stays readable (no \u escapes), but the characters that readers using str.splitlines() take for line
+    # ends are escaped, so that every reader sees one line per row.
+    line = json.dumps(record, ensure_ascii=False)
+    return line.translate(LINE_BREAK_ESCAPES) + "\n"
+
+
+def write_flushed(out: IO, lines: list[str]) -> None:
+    # One write per batch, then flushed: a killed run leaves the batches written so far, whole lines (a kill in
+    # the middle of a very large write could cut its last line, which a reader of the partial file drops).
+    if lines:
+        out.write("".join(lines))
+        out.flush()
+
+
+def report(args: PredictArguments, items: list[Item], errors: dict[int, str]) -> None:
+    """The first failed rows, then the count, as the last line on standard error."""
+    for i in sorted(errors)[:SHOWN_ERRORS]:
+        where = f"--text {i + 1}" if items[i].line is None else f"{args.input}, line {items[i].line}"
+        print(f"row {i} ({where}): {errors[i]}", file=sys.stderr)
+    destination = "standard output" if args.output is None else args.output
+    print(f"Wrote {len(items)} row(s) to {destination}: {len(errors)} with an error", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Predict every row; returns the number of rows with an error."""
     (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv)
+    items = read_items(args)  # a bad input file stops the run before the model is loaded
+    pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
+    errors = row_errors(items, pipe.tokenizer, pipe.model.config.encoder.max_position_embeddings)
     if args.output is None:
-        return predict(args, sys.stdout)
-    with open(args.output, "w", encoding="utf-8") as out:
-        n_errors = predict(args, out)
-    print(f"Wrote {args.output} ({n_errors} row(s) with an error)", file=sys.stderr)
-    return n_errors
+        predict(args, pipe, items, errors, sys.stdout)
+    else:
+        with atomic_file(args.output, keep_partial=True) as out:
+            print(
+                f"Writing {args.output} through {out.name}: it takes the output's name "
+                "when every row is written, and keeps the finished rows if the run is stopped",
+                file=sys.stderr,
+            )
+            predict(args, pipe, items, errors, out)
+    report(args, items, errors)
+    return len(errors)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """The exit status: 0 when every row was predicted, 1 when some row has an error, 2 when the run could not
+    start or stopped (a bad file, setting or model folder: the message says which)."""
+    try:
+        failed = main(argv)
+    except (ValueError, OSError) as err:
+        print(f"predict.py: error: {err}", *getattr(err, "__notes__", ()), sep="\n", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -26,6 +26,7 @@ from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
+from curves import plot_run
 from data import DataArguments, TaskData, load_task_data, shown
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from model_card import data_attribution, write_model_card
@@ -310,6 +311,7 @@ def finish(
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
     training_data, procedure = describe_run(model_args, data, training_args, probabilities)
+    curves = plot_run(out)  # from the trainer_state.json just saved
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
     write_model_card(
         out,
@@ -321,6 +323,7 @@ def finish(
         training_data=training_data,
         training_procedure=procedure,
         signatures=trainer.signatures,
+        curves_file=curves.name if curves else None,
         repo_id=training_args.hub_model_id,
     )
     if model_args.merge_adapter:

