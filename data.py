@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, concatenate_datasets, load_dataset
+from pyarrow.lib import ArrowException
 from transformers import PreTrainedTokenizerBase
+
+from tables import SUFFIXES, read_table
 
 logger = logging.getLogger(__name__)
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
-LOCAL_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 NONE = ("", "none", "None")
 MAX_SAMPLES = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
 
@@ -217,7 +219,7 @@ def unique_names(names: list[str]) -> list[str]:
 def shown(source: str) -> str:
     """A source as logs show it: a file by its folder and name (a local absolute path says nothing to a reader)."""
     path = Path(source)
-    if path.suffix.lower() in LOCAL_FORMATS or path.exists():
+    if path.suffix.lower() in SUFFIXES or path.exists():
         return str(Path(path.parent.name) / path.name) if path.parent.name else path.name
     return source
 
@@ -225,19 +227,8 @@ def shown(source: str) -> str:
 def load_split(source: str, dataset_config: str | None, split: str, what: str) -> Dataset:
     """One split from a local file or the Hub, nested columns flattened ('translation.en')."""
     path = Path(source)
-    if path.suffix.lower() in LOCAL_FORMATS or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"{what}: file {source!r} does not exist")
-        builder = LOCAL_FORMATS.get(path.suffix.lower())
-        if builder is None:
-            raise ValueError(f"{what}: {source!r} is not a .csv, .tsv, .json or .jsonl file")
-        if not path.read_bytes().strip():
-            raise ValueError(f"{what} {source!r} is empty")
-        kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-        try:
-            dataset = load_dataset(builder, data_files=str(path), split="train", **kwargs)
-        except Exception as err:  # a parse error deep inside datasets: name the file
-            raise ValueError(f"{what}: cannot read {source!r} as {builder}: {err}") from err
+    if path.suffix.lower() in SUFFIXES or path.exists():
+        dataset = load_local(path, what)
     else:
         try:
             dataset = load_dataset(source, dataset_config, split=split)
@@ -246,6 +237,35 @@ def load_split(source: str, dataset_config: str | None, split: str, what: str) -
                 f"{what}: cannot load {source!r} (config {dataset_config!r}, split {split!r}): {err}"
             ) from err
     return dataset.flatten()
+
+
+def load_local(path: Path, what: str) -> Dataset:
+    """A local file through the project's one reader (`tables.py`, which prediction uses too): every line of a .tsv is
+    one row, a bad row stops the run naming its line, blank lines are skipped."""
+    try:
+        records = read_table(path).records(skip_empty_lines=True)
+    except (ValueError, OSError) as err:
+        raise type(err)(f"{what}: {err}") from err
+    if not records:
+        raise ValueError(f"{what} {str(path)!r} is empty")
+    try:
+        return Dataset.from_list(uniform_types(records))
+    except (ValueError, TypeError, ArrowException) as err:  # e.g. a column holding numbers in some rows, text in others
+        raise ValueError(f"{what}: cannot make a table of {str(path)!r}: {err}") from err
+
+
+def uniform_types(records: list[dict]) -> list[dict]:
+    """A column whose values mix types (label names and class ids, say) as text, which a table column can hold and
+    `label_ids` still reads; missing fields stay missing."""
+    kinds = {}
+    for record in records:
+        for key, value in record.items():
+            if value is not None:
+                kinds.setdefault(key, set()).add(type(value))
+    mixed = {key for key, types in kinds.items() if len(types) > 1}
+    if not mixed:
+        return records
+    return [{k: str(v) if k in mixed and v is not None else v for k, v in r.items()} for r in records]
 
 
 def check_columns(dataset: Dataset, columns: list[str], source: str, what: str) -> None:
@@ -273,6 +293,8 @@ def label_ids(values: list, label2id: dict[str, int], source: str, column: str) 
     for row, value in enumerate(values):
         if isinstance(value, str) and value in label2id:
             ids.append(label2id[value])
+        elif isinstance(value, str) and value.strip().isdigit() and int(value) in id2label:  # an id read from CSV
+            ids.append(int(value))
         elif isinstance(value, int) and not isinstance(value, bool) and value in id2label:
             ids.append(value)
         else:

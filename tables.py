@@ -30,6 +30,7 @@ from typing import NamedTuple
 SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+EMPTY_LINE = "empty line"
 
 
 class Row(NamedTuple):
@@ -61,14 +62,16 @@ class Table:
             raise ValueError(f"{self.path} has no readable row; first problem at line {first.line}: {first.error}")
         raise ValueError(f"{self.path} has no column {name!r} (columns: {', '.join(map(repr, self.columns))})")
 
-    def records(self) -> list[dict]:
+    def records(self, skip_empty_lines: bool = False) -> list[dict]:
         """Every row's fields, for a caller that must not start on bad input (training): raises `ValueError`
-        on the first bad row, "FILE, line N: cause", with the number of bad rows."""
-        bad = self.bad_rows
+        on the first bad row, "FILE, line N: cause", with the number of bad rows. With `skip_empty_lines`, blank
+        lines (a trailing one, say) are no rows rather than errors."""
+        rows = [row for row in self.rows if not (skip_empty_lines and row.error == EMPTY_LINE)]
+        bad = [row for row in rows if row.error is not None]
         if bad:
             more = f" ({len(bad)} bad rows in all; this is the first)" if len(bad) > 1 else ""
             raise ValueError(f"{self.where(bad[0])}: {bad[0].error}{more}")
-        return [row.record for row in self.rows]
+        return [row.record for row in rows]
 
 
 def read_table(path: str | Path) -> Table:
@@ -135,7 +138,7 @@ def _json_row(number: int, text: str, error: str | None) -> Row:
     if error is not None:
         return Row(number, None, error)
     if not text.strip():
-        return Row(number, None, "empty line")
+        return Row(number, None, EMPTY_LINE)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
@@ -211,7 +214,7 @@ def _delimited_row(header: list[str], line: int, fields: list[str] | None, error
     if error is not None:
         return Row(line, None, error)
     if not fields:
-        return Row(line, None, "empty line")
+        return Row(line, None, EMPTY_LINE)
     if len(fields) != len(header):
         return Row(line, None, f"{len(fields)} field(s) where the header has {len(header)}")
     return Row(line, dict(zip(header, fields)))

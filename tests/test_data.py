@@ -116,14 +116,14 @@ def test_max_samples(tmp_path, tokenizer):
 @pytest.mark.parametrize(
     "kind, message",
     [
-        ("missing file", r"sentiment train data: file '.*nope.jsonl' does not exist"),
+        ("missing file", r"sentiment train data: .*nope.jsonl does not exist"),
         ("missing column", r"translation train data '.*t_train.jsonl' has no column 'mr' \(columns: en, fr\)"),
         ("unknown label", r"'.*s_train.jsonl', column 'label', row 1: unknown label 'neutral' \(known: negative \(0\)"),
         ("label id out of range", r"row 0: unknown label 7"),
-        ("empty split", r"sentiment train data '.*s_train.jsonl' is empty"),
+        ("empty split", r"sentiment train data: .*s_train.jsonl is empty"),
         ("empty text", r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), "
                        r"first at row\(s\) \[1\]"),
-        ("not a data file", r"'.*notes.txt' is not a .csv, .tsv, .json or .jsonl file"),
+        ("not a data file", r"sentiment train data: .*notes.txt is not a .csv, .tsv, .json or .jsonl file"),
     ],
 )  # fmt: skip
 def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
@@ -180,3 +180,48 @@ def test_joined_pairs_source(tmp_path, tokenizer):
         assert mr == " ".join(f"वाक्य {n}." for n in numbers)  # each sentence with its own translation, in order
     with pytest.raises(ValueError, match="translation_train_concat gives 1 value"):
         DataArguments(translation_train_concat=[1], translation_train=["a.jsonl", "b.jsonl"])
+
+
+def test_tsv_has_no_quoting_and_csv_ids_are_labels(tmp_path, tokenizer):
+    lines = ["text\tlabel", '"quoted start\t1', '12" pizza was fine\t1', "dull\t0", "ok\tpositive"]
+    (tmp_path / "s.tsv").write_text("\n".join(lines) + "\n\n", encoding="utf-8")  # a trailing blank line
+    args = args_for(tmp_path)
+    args.sentiment_train = str(tmp_path / "s.tsv")
+    data = load_task_data(args, tokenizer, LABEL2ID)
+    assert data.train["sentiment"]["labels"] == [1, 1, 0, 1]  # every line one row, its own label
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("bom.jsonl", b'\xef\xbb\xbf{"text": "fine", "label": 1}\n', None),  # a byte-order mark is no error
+        (
+            "latin1.jsonl",
+            b'{"text": "fine", "label": 1}\n{"text": "caf\xe9", "label": 0}\n',
+            r"sentiment train data: .*latin1.jsonl, line 2: .*UTF-8",
+        ),
+        (
+            "broken.jsonl",
+            b'{"text": "fine", "label": 1}\n{"text": "oops", "label": \n',
+            r"sentiment train data: .*broken.jsonl, line 2: .*JSON",
+        ),
+        ("header.csv", b"text,label\n", r"sentiment train data: .*header.csv.*no (data )?rows"),
+    ],
+)
+def test_bad_files_named_with_their_line(tmp_path, tokenizer, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    args = args_for(tmp_path)
+    args.sentiment_train = str(tmp_path / name)
+    if message is None:
+        assert load_task_data(args, tokenizer, LABEL2ID).train["sentiment"]["labels"] == [1]
+    else:
+        with pytest.raises(ValueError, match=message):
+            load_task_data(args, tokenizer, LABEL2ID)
+
+
+def test_folder_given_as_a_file(tmp_path, tokenizer):
+    (tmp_path / "data.jsonl").mkdir()
+    args = args_for(tmp_path)
+    args.sentiment_train = str(tmp_path / "data.jsonl")
+    with pytest.raises(IsADirectoryError, match=r"sentiment train data: .*data.jsonl"):
+        load_task_data(args, tokenizer, LABEL2ID)
