@@ -120,6 +120,7 @@ def multitask_from_bert(
     # Embedding rows beyond the tokenizer's (multilingual-e5 pads 250,002 to 250,037) can never be produced or fed:
     # they are dropped, which also shrinks the output projection.
     encoder_config = {**bert.config.to_dict(), "vocab_size": vocab_size}
+    encoder_config.pop("_name_or_path", None)  # a local checkpoint's path would travel in every saved config.json
     sources = decoder_layer_sources(bert.config.num_hidden_layers, decoder_layers or bert.config.num_hidden_layers)
     config = MultitaskBertConfig(
         encoder=encoder_config,

@@ -259,6 +259,7 @@ def test_model_card_names_no_local_path(tiny_bert_dir, tmp_path):
     card = (out / "README.md").read_text(encoding="utf-8")
     assert str(tmp_path) not in card and "tatoeba_en_mr/translation_train.jsonl" in card and "`my-bert`" in card
     assert not re.search(r"(^|[\s`'\"(])/[^\s/]", card, flags=re.MULTILINE), "an absolute path in the card"
+    assert str(tmp_path) not in (out / "config.json").read_text(encoding="utf-8")  # uploaded with the card
 
 
 def test_a_failed_card_write_keeps_the_old_card(tmp_path, monkeypatch):
