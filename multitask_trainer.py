@@ -102,6 +102,9 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
         for name in ("sentiment_loss_weight", "translation_loss_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("generation_num_beams", "generation_max_length"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.train_sampling_strategy not in ("group_by_length", "random"):
             raise ValueError(
                 f"train_sampling_strategy must be 'group_by_length' or 'random' for multi-task training, "

@@ -282,3 +282,10 @@ def test_a_failed_card_write_keeps_the_old_card(tmp_path, monkeypatch):
             signatures={},
         )
     assert os.listdir(tmp_path) == ["README.md"] and (tmp_path / "README.md").read_text() == "old card"
+
+
+@pytest.mark.parametrize("option", ["--generation_num_beams", "--generation_max_length"])
+def test_senseless_generation_settings_are_refused_before_any_work(tiny_bert_dir, tmp_path, option):
+    with pytest.raises(ValueError, match=f"{option[2:]} must be at least 1, got 0"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", option, "0"))
+    assert not (tmp_path / "out").exists()
