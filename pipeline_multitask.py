@@ -39,6 +39,11 @@ class MultitaskPipeline(Pipeline):
 
     def _sanitize_parameters(self, tasks=None, max_length=None, **generate_kwargs):
         preprocess, forward = {}, dict(generate_kwargs)
+        # generate() would fail deep inside (num_beams=0 divides by zero) or not at all: say which setting is wrong
+        for name in ("num_beams", "max_new_tokens", "max_length", "num_return_sequences"):
+            value = generate_kwargs.get(name) if name != "max_length" else max_length
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
         if max_length is not None:
             preprocess["max_length"] = max_length
         if tasks is not None:

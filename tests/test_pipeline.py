@@ -77,3 +77,11 @@ def test_predict_command_from_arguments_and_csv(saved, tmp_path, capsys):
     assert set(json.loads((tmp_path / "o.jsonl").read_text())) == {"row", "text", "translation"}
     with pytest.raises(ValueError, match="no column 'text'"):
         predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv")])
+
+
+@pytest.mark.parametrize("setting", [{"num_beams": 0}, {"max_new_tokens": 0}, {"max_length": -1}, {"num_beams": 2.5}])
+def test_senseless_generation_settings_are_named(saved, setting):
+    pipe = pipeline(model=str(saved), trust_remote_code=True)
+    name, value = next(iter(setting.items()))
+    with pytest.raises(ValueError, match=f"{name} must be a whole number of at least 1, got {value}"):
+        pipe(ENGLISH[0], **setting)
