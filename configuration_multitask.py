@@ -4,6 +4,7 @@ This file travels with the weights (`trust_remote_code=True`): it may import onl
 library.
 """
 
+import copy
 from typing import Literal
 
 from transformers import BertConfig, PreTrainedConfig
@@ -24,6 +25,26 @@ AUTO_MAP = {
 CUSTOM_PIPELINES = {
     "multitask-bert": {"impl": "pipeline_multitask.MultitaskPipeline", "pt": ["AutoModel"], "tf": [], "type": "text"}
 }
+# Tasks `pipeline(task, model=path, trust_remote_code=True)` also finds, each with its pipeline class: transformers 5
+# removed its "translation" pipeline, and looks a task up in config.custom_pipelines before its own tasks.
+PIPELINE_ALIASES = {
+    task: {"impl": "pipeline_multitask.TranslationPipeline", "pt": ["AutoModel"], "tf": [], "type": "text"}
+    for task in ("translation", "translation_en_to_mr")
+}
+
+
+class CustomPipelines(dict):
+    """`config.custom_pipelines`: the saved entries, and the tasks of `PIPELINE_ALIASES` on lookup. The aliases are
+    neither counted nor listed (nor saved): transformers infers the task of `pipeline(model=path)` only when the config
+    has exactly one custom pipeline, and that must stay the multi-task pipeline."""
+
+    def __contains__(self, task) -> bool:
+        return dict.__contains__(self, task) or task in PIPELINE_ALIASES
+
+    def __missing__(self, task) -> dict:
+        if task not in PIPELINE_ALIASES:
+            raise KeyError(task)
+        return copy.deepcopy(PIPELINE_ALIASES[task])  # transformers rewrites the entry it gets in place
 
 
 class MultitaskBertConfig(PreTrainedConfig):
@@ -80,8 +101,8 @@ class MultitaskBertConfig(PreTrainedConfig):
             self.label2id = {label: i for i, label in self.id2label.items()}
         if getattr(self, "auto_map", None) is None:
             self.auto_map = dict(AUTO_MAP)
-        if getattr(self, "custom_pipelines", None) is None:
-            self.custom_pipelines = dict(CUSTOM_PIPELINES)
+        pipelines = getattr(self, "custom_pipelines", None)
+        self.custom_pipelines = CustomPipelines(copy.deepcopy(CUSTOM_PIPELINES if pipelines is None else pipelines))
         # The decoder is always a causal decoder with cross-attention, and both stacks share one vocabulary and one
         # set of special tokens (GenerationConfig.from_model_config reads them from the decoder config).
         self.decoder.is_decoder = True

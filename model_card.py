@@ -65,6 +65,24 @@ def eval_results(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]
     return results
 
 
+def add_eval_results(folder: str, results: list[EvalResult]) -> ModelCard:
+    """Add `results` to the `model-index` of `folder/README.md` and return the card. A result of the same task, set,
+    split and metric replaces the old one; every other result is kept. A folder without a card gets a minimal one.
+    Written atomically, like the card training writes."""
+    path = Path(folder) / "README.md"
+    if path.is_file():
+        card = ModelCard.load(path)
+    else:
+        metadata = ModelCardData(library_name="transformers", tags=["custom_code"]).to_yaml()
+        card = ModelCard(f"---\n{metadata}\n---\n\n# {shown_model(folder)}\n")
+    kept = [old for old in card.data.eval_results or [] if not any(old.is_equal_except_value(new) for new in results)]
+    card.data.eval_results = kept + list(results)
+    card.data.model_name = card.data.model_name or shown_model(folder)  # the Hub's model-index needs a name
+    with atomic_file(path) as f:
+        f.write(str(card))
+    return card
+
+
 def results_table(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[str]:
     """One Markdown row per set and metric, validation sets first."""
     rows = ["| set | split | metric | value |", "|---|---|---|---|"]

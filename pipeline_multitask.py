@@ -7,7 +7,12 @@
     pipe(["...", "..."], batch_size=16, num_beams=4, max_new_tokens=64, tasks="both")
 
 transformers v5 has no translation pipeline, so this one is registered in the saved config (`custom_pipelines`,
-task "multitask-bert") and travels with the weights, like the model's code.
+task "multitask-bert") and travels with the weights, like the model's code. `TranslationPipeline` is transformers 4's
+translation pipeline for this model, which the config answers for the tasks "translation" and "translation_en_to_mr":
+
+    translate = pipeline("translation", model="path/or/hub-id", trust_remote_code=True)
+    translate("Where is the station?", num_beams=4)  # [{'translation_text': '...'}]
+    translate(["...", "..."], batch_size=16)  # [{'translation_text': ...}, {'translation_text': ...}]
 """
 
 import torch
@@ -85,3 +90,37 @@ class MultitaskPipeline(Pipeline):
             ids = model_outputs["generated"].reshape(-1)
             result["translation"] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return result
+
+
+class TranslationPipeline(MultitaskPipeline):
+    """English→Marathi translation with the outputs of transformers 4's `TranslationPipeline`: one text gives a list
+    of `{"translation_text": ...}` (one per returned sequence), a list of texts gives one such dict per text, or one
+    list per text when `num_return_sequences` > 1.
+
+    Call arguments: `max_length` (input tokens), `batch_size` and any `generate()` argument (`num_beams`,
+    `max_new_tokens`, `num_return_sequences`, ...).
+    """
+
+    def __call__(self, inputs, *args, **kwargs):
+        results = super().__call__(inputs, *args, **kwargs)
+        # transformers 4 flattened a batch whose every text got one translation (Text2TextGenerationPipeline)
+        if isinstance(inputs, list) and all(isinstance(r, list) and len(r) == 1 for r in results):
+            return [r[0] for r in results]
+        return results
+
+    def _sanitize_parameters(self, tasks=None, **kwargs):
+        if tasks not in (None, "translation"):
+            raise ValueError(
+                f"the translation pipeline only translates (tasks={tasks!r}): "
+                "use pipeline(model=..., trust_remote_code=True) for the sentiment too"
+            )
+        return super()._sanitize_parameters(tasks="translation", **kwargs)
+
+    def _forward(self, model_inputs, tasks="translation", **generate_kwargs):
+        generated = super()._forward(model_inputs, tasks="translation", **generate_kwargs)["generated"]
+        # [B * sequences, T] -> [B, sequences, T]: the pipeline splits outputs per input along the first dimension
+        return {"generated": generated.reshape(model_inputs["input_ids"].shape[0], -1, generated.shape[-1])}
+
+    def postprocess(self, model_outputs):
+        sequences = model_outputs["generated"].reshape(-1, model_outputs["generated"].shape[-1])
+        return [{"translation_text": self.tokenizer.decode(ids, skip_special_tokens=True).strip()} for ids in sequences]

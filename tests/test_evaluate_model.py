@@ -1,0 +1,237 @@
+"""The `evaluate` metric module (metrics.py, loaded by path, offline) and the evaluation command on a tiny model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sacrebleu
+import torch
+from conftest import DEMO_DATA, ROOT
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from sklearn.metrics import accuracy_score, f1_score
+
+import evaluate_model
+import metrics
+from build_model import save_model
+from data import DataArguments, load_task_data
+
+SENTIMENT = str(DEMO_DATA / "sentiment_validation.jsonl")
+TRANSLATION = str(DEMO_DATA / "translation_validation.jsonl")
+HYPOTHESES = ["मी आज घरी जात आहे.", "हा चित्रपट छान होता", "The cat sat on the mat.", "स्टेशन कुठे आहे?", "आहे."]
+REFERENCES = ["मी घरी जात आहे.", "हा चित्रपट खूप छान होता.", "The cat is on the mat.", "स्टेशन कुठे आहे?", "मला भूक लागली."]
+PREDICTED = [0, 1, 1, 0, 2, 2, 1]
+LABELS = [0, 1, 0, 0, 2, 1, 1]
+
+LOAD_OFFLINE = """
+import importlib.util, json, sys
+import evaluate
+path, hypotheses, references, predicted, labels = json.loads(sys.argv[1])
+translation = evaluate.load(path, config_name="translation")
+out = {
+    "translation": translation.compute(predictions=hypotheses, references=references),
+    "sentiment": evaluate.load(path, config_name="sentiment").compute(predictions=predicted, references=labels),
+    "by_type": evaluate.load(path).compute(predictions=predicted, references=labels),
+    "module_file": sys.modules[type(translation).__module__].__file__,
+    "checkout_importable": importlib.util.find_spec("metrics") is not None,
+}
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_metric_module_loads_by_path_offline_and_equals_sacrebleu_and_sklearn(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # offline, and any connection attempt goes to a closed local port: loading must need no network
+    env.update(HF_EVALUATE_OFFLINE="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", OMP_NUM_THREADS="1")
+    arguments = json.dumps([str(ROOT / "metrics.py"), HYPOTHESES, REFERENCES, PREDICTED, LABELS])
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_OFFLINE, arguments],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    # the copy in evaluate's modules cache was imported; the checkout was not even importable
+    assert out["module_file"].startswith(str(tmp_path / "hf")) and not out["checkout_importable"]
+
+    direct = {
+        "bleu": sacrebleu.BLEU(tokenize="13a"),
+        "chrf": sacrebleu.CHRF(),
+        "chrfpp": sacrebleu.CHRF(word_order=2),
+    }
+    for name, metric in direct.items():
+        assert out["translation"][name] == round(metric.corpus_score(HYPOTHESES, [REFERENCES]).score, 2)
+        assert out["translation"]["signatures"][name] == str(metric.get_signature())
+    assert (
+        "tok:13a" in out["translation"]["signatures"]["bleu"] and "nw:2" in out["translation"]["signatures"]["chrfpp"]
+    )
+    expected = {
+        "accuracy": round(accuracy_score(LABELS, PREDICTED), 4),
+        "f1": round(f1_score(LABELS, PREDICTED, average="macro"), 4),
+    }
+    assert out["sentiment"] == out["by_type"] == expected
+    assert expected["accuracy"] != expected["f1"]  # the example tells the two apart
+    # training's plain import gives the same numbers
+    scores, signatures = metrics.translation_scores(HYPOTHESES, REFERENCES)
+    assert {**scores, "signatures": signatures} == out["translation"]
+    assert metrics.sentiment_scores(PREDICTED, LABELS) == expected
+
+
+# ---- the evaluation command ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tiny_model, tiny_tokenizer, tmp_path):
+    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def domain_set(tmp_path):
+    """Sentiment rows with a domain column (one row without a domain)."""
+    rows = [json.loads(line) for line in (DEMO_DATA / "sentiment_validation.jsonl").read_text().splitlines()[:9]]
+    domains = ["films", "food", "shops"] * 3
+    domains[4] = None
+    path = tmp_path / "reviews_mr" / "test.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps({**r, "domain": d} if d else r) + "\n" for r, d in zip(rows, domains)))
+    return path, rows, domains
+
+
+def expected_predictions(model, tokenizer, texts: list[str], task: str) -> list:
+    """One sentence at a time, unpadded: what the command's sorted, padded batches must reproduce."""
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            enc = tokenizer(text, truncation=True, max_length=128, return_tensors="pt")
+            if task == "sentiment":
+                out.append(int(model(**enc).sentiment_logits.argmax(-1)))
+            else:
+                ids = model.generate(**enc, num_beams=2, max_new_tokens=6)[0]
+                out.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+    return out
+
+
+def run_args(saved, *extra: str) -> list[str]:
+    return ["--model", str(saved), "--batch_size", "3", "--num_beams", "2", "--max_new_tokens", "6", *extra]
+
+
+def test_scores_table_and_json(saved, domain_set, tiny_model, tiny_tokenizer, tmp_path, capsys):
+    path, rows, domains = domain_set
+    translation = DEMO_DATA / "translation_validation.jsonl"
+    out = tmp_path / "results.json"
+    arguments = run_args(saved, "--sentiment_test", str(path), SENTIMENT, "--translation_test", str(translation))
+    arguments += ["--max_samples", "8", "--group_column", "domain", "--output_json", str(out)]
+    assert evaluate_model.cli(arguments) == 0
+    table = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    sets = report["sets"]
+    assert list(sets) == ["reviews_mr", "sentiment_validation", "translation_validation"]
+    assert report["model"] == str(saved) and report["revision"] is None
+    assert report["settings"]["num_beams"] == 2 and report["settings"]["max_samples"] == 8
+
+    labels = [tiny_model.config.label2id[r["label"]] for r in rows[:8]]
+    predicted = expected_predictions(tiny_model, tiny_tokenizer, [r["text"] for r in rows[:8]], "sentiment")
+    assert sets["reviews_mr"]["scores"] == metrics.sentiment_scores(predicted, labels)
+    assert sets["reviews_mr"]["rows"] == 8 and sets["translation_validation"]["rows"] == 8
+    groups = [d or "(missing)" for d in domains[:8]]
+    for value in set(groups):
+        rows_of = [i for i, g in enumerate(groups) if g == value]
+        expected = metrics.sentiment_scores([predicted[i] for i in rows_of], [labels[i] for i in rows_of])["accuracy"]
+        assert sets["reviews_mr"]["groups"][value] == {"accuracy": expected, "rows": len(rows_of)}
+        assert f"accuracy domain={value}" in table
+    assert "groups" not in sets["sentiment_validation"]  # a set without the column is scored as a whole
+
+    pairs = [json.loads(line) for line in translation.read_text().splitlines()[:8]]
+    hypotheses = expected_predictions(tiny_model, tiny_tokenizer, [p["en"] for p in pairs], "translation")
+    scores, signatures = metrics.translation_scores(hypotheses, [p["mr"] for p in pairs])
+    assert sets["translation_validation"]["scores"] == scores
+    assert sets["translation_validation"]["signatures"] == signatures == report["signatures"]
+
+    for name, result in sets.items():
+        for metric, value in result["scores"].items():
+            assert report["metrics"][f"test_{name}_{metric}"] == value
+            line = next(row for row in table.splitlines() if row.startswith(f"| {name} ") and f" {metric} " in row)
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            assert cells == [name, result["task"], metric, f"{value:g}", str(result["rows"])]
+    assert signatures["chrfpp"] in table
+
+
+def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
+    earlier = EvalResult(
+        task_type="translation",
+        dataset_type="news",
+        dataset_name="news",
+        dataset_split="test",
+        metric_type="bleu",
+        metric_value=1.5,
+    )
+    metadata = ModelCardData(model_name="tiny", eval_results=[earlier]).to_yaml()
+    ModelCard(f"---\n{metadata}\n---\n\n# tiny\n").save(saved / "README.md")
+    arguments = run_args(saved, "--sentiment_test", SENTIMENT, "--translation_test", TRANSLATION, "--max_samples", "4")
+    arguments.append("--add_to_card")
+    sets = evaluate_model.main(arguments)
+    evaluate_model.main(arguments)  # a second run replaces its results instead of adding them again
+    card = ModelCard.load(saved / "README.md")
+    results = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert len(card.data.eval_results) == len(results) == 1 + 2 + 3
+    assert results[("news", "bleu")] == 1.5 and card.data.model_name == "tiny"
+    assert results[("sentiment_validation", "accuracy")] == sets["sentiment_validation"]["scores"]["accuracy"]
+    assert results[("sentiment_validation", "f1")] == sets["sentiment_validation"]["scores"]["f1"]
+    assert results[("translation_validation", "chrf++")] == sets["translation_validation"]["scores"]["chrfpp"]
+    assert results[("translation_validation", "bleu")] == sets["translation_validation"]["scores"]["bleu"]
+    assert not list(saved.glob(".README.md.partial-*"))
+
+
+def test_data_errors_are_training_errors(saved, tmp_path, tiny_tokenizer, capsys, monkeypatch):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine", "label": "positive"}\n{"text": "broken", \n')
+    with pytest.raises(ValueError) as training:
+        no_other_sets = dict(sentiment_train=None, sentiment_validation=None, translation_train=None)
+        data_args = DataArguments(**no_other_sets, translation_validation=None, sentiment_test=[str(bad)])
+        load_task_data(data_args, tiny_tokenizer, {"negative": 0, "positive": 1})
+    monkeypatch.setattr(evaluate_model.AutoModel, "from_pretrained", model_must_not_load)
+    assert evaluate_model.cli(run_args(saved, "--sentiment_test", str(bad))) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"evaluate_model.py: error: {training.value}"
+
+
+def model_must_not_load(*args, **kwargs):
+    raise AssertionError("the model was loaded before the arguments were checked")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--num_beams", "0"], "num_beams must be at least 1, got 0"),
+        (["--max_new_tokens", "0"], "max_new_tokens must be at least 1, got 0"),
+        (["--batch_size", "-1"], "batch_size must be at least 1, got -1"),
+        (["--max_samples", "0"], "max_samples must be at least 1, got 0"),
+        (["--sentiment_test", "none"], "give at least one test set"),
+        (["--add_to_card"], "is not one"),
+        (["--num_beams", "2"], "holds LoRA adapters (translation)"),
+        (["--output_json", "."], "is a folder"),
+        (["--sentiment_test", "missing.jsonl"], "missing.jsonl"),
+        (["--text_column", "review"], "has no column 'review'"),
+        (["--group_column", "domian"], "no sentiment test set has that column"),
+        (
+            ["--translation_test", TRANSLATION, "--sentiment_test", "none", "--group_column", "x"],
+            "give a --sentiment_test",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_model_loads(saved, extra, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(evaluate_model.AutoModel, "from_pretrained", model_must_not_load)
+    monkeypatch.chdir(tmp_path)
+    model = "someone/model" if extra == ["--add_to_card"] else str(saved)
+    if extra == ["--num_beams", "2"]:  # a LoRA run's folder: the base model and one folder per task's adapter
+        (saved / "translation").mkdir()
+        (saved / "translation" / "adapter_config.json").write_text("{}")
+    sets = [] if "--sentiment_test" in extra else ["--sentiment_test", SENTIMENT]
+    assert evaluate_model.cli(["--model", model, *sets, *extra]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("evaluate_model.py: error: ") and message in error
