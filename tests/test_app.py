@@ -1,25 +1,46 @@
-"""The demo page in a real headless browser (Debian's chromium driven by Playwright): type, submit, read."""
+"""The demo page in a real headless browser (Debian's chromium driven by Playwright): the Space folder space.py
+writes, run on its own, as a visitor uses it: type, submit, read both results, see Marathi."""
 
-import os
+import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import gradio as gr
 import pytest
-from conftest import ENGLISH, ROOT
+from conftest import ENGLISH
 from playwright.sync_api import sync_playwright
+from test_space import requirement_names, run_with_only
 from transformers import pipeline
 
 import app
+import space
 from build_model import save_model
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+# Gradio veils outputs while a request runs and fades the veil out after: settled when every veil is transparent.
+SETTLED = """() => [...document.querySelectorAll("[data-testid=status-tracker]")]
+  .every((veil) => veil.classList.contains("hide") && getComputedStyle(veil).opacity === "0")"""
+# Whether the translation's font shapes Devanagari: a font that has it joins क + ् + ष into the conjunct क्ष, narrower
+# than the three apart; missing glyphs (boxes) keep the three widths.
+SHAPES_DEVANAGARI = """() => {
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = getComputedStyle(document.querySelector("#translation textarea")).font;
+  const width = (text) => context.measureText(text).width;
+  return width("क्ष") < width("क") + width("्") + width("ष") - 1;
+}"""
 
 
 def free_port() -> int:
@@ -30,13 +51,24 @@ def free_port() -> int:
 
 @pytest.fixture
 def app_url(tiny_model, tiny_tokenizer, tmp_path):
+    """The Space folder of a saved tiny model, its app.py serving from there with the project off the path and only
+    what a Space has importable: its requirements.txt, gradio (the SDK) and their dependencies."""
     save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    folder = space.write_space(str(tmp_path / "model"), tmp_path / "space")
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "app.py", "--model", str(tmp_path / "model"), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    packages = requirement_names(folder / "requirements.txt") | {"gradio"}
+    code = (
+        f"import runpy, sys\nsys.argv = ['app.py', '--port', '{port}']\nrunpy.run_path('app.py', run_name='__main__')"
+    )
+    server = run_with_only(
+        packages,
+        code,
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
@@ -54,32 +86,47 @@ def app_url(tiny_model, tiny_tokenizer, tmp_path):
 
 
 def test_type_submit_and_read_both_results(app_url, tmp_path):
-    assert os.path.exists(CHROMIUM), "Debian's chromium is needed: apt-get install chromium"
+    assert shutil.which(CHROMIUM), "Debian's chromium is needed: apt-get install chromium"
+    fonts = subprocess.run(["fc-list", ":lang=mr"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "a Devanagari font is needed for Marathi: apt-get install fonts-lohit-deva"
     url, model = app_url
-    expected = pipeline(model=str(model), trust_remote_code=True)(ENGLISH[0], num_beams=4, max_new_tokens=64)
+    pipe = pipeline(model=str(model), trust_remote_code=True)
+    expected = pipe(ENGLISH[0], num_beams=4, max_new_tokens=64)
+    probabilities = app.class_probabilities(pipe, ENGLISH[0])
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(  # a fresh --user-data-dir
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1100, "height": 700},
         )
         page = browser.new_page()
         page.goto(url)
         page.locator("#english textarea").fill(ENGLISH[0])
         page.locator("#analyse").click()
-        sentiment = page.locator("#sentiment textarea")
-        page.wait_for_function("() => document.querySelector('#sentiment textarea').value !== ''", timeout=60_000)
-        shown_sentiment = sentiment.input_value()
+        page.wait_for_function("() => document.querySelector('#translation textarea').value !== ''", timeout=60_000)
+        page.wait_for_function(SETTLED, timeout=10_000)  # the screenshot shows the results, not the fading veil
+        top = page.locator("#sentiment [data-testid='label-output-value']").inner_text()
+        rows = {
+            label: page.locator(f"#sentiment [data-testid='{label}-confidence-set'] dd").inner_text()
+            for label in probabilities
+        }
         shown_translation = page.locator("#translation textarea").input_value()
-        page.screenshot(path=str(tmp_path / "demo.png"))
+        shapes = page.evaluate(SHAPES_DEVANAGARI)
+        page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
         browser.close()
-    assert shown_sentiment == f"{expected['label']} ({expected['score']:.2f})"
+    assert top == expected["label"] and probabilities[expected["label"]] == pytest.approx(expected["score"])
+    assert rows == {label: f"{round(100 * p)}%" for label, p in probabilities.items()}  # both classes, in percent
     assert shown_translation == expected["translation"]
+    assert shapes, "the translation's font does not render Devanagari"
 
 
 def test_address_from_flags_then_environment_then_loopback(capsys):
-    args = app.parse_args([], environ={})
+    args = app.parse_args([], environ={}, settings={})
     assert (args.host, args.port, args.model, args.revision) == ("127.0.0.1", 7860, "outputs/multitask-bert", None)
     space = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861", "MODEL": "you/m", "MODEL_REVISION": "abc"}
-    args = app.parse_args([], environ=space)
+    args = app.parse_args([], environ=space, settings={"model": "you/other", "revision": "def"})
     assert (args.host, args.port, args.model, args.revision) == ("0.0.0.0", 7861, "you/m", "abc")
     args = app.parse_args(["--host", "127.0.0.1", "--port", "8000"], environ={**space, "GRADIO_SERVER_PORT": "x"})
     assert (args.host, args.port) == ("127.0.0.1", 8000)  # a flag wins, and a bad variable it overrides is not read
@@ -95,20 +142,41 @@ def test_address_from_flags_then_environment_then_loopback(capsys):
         assert message in capsys.readouterr().err
 
 
+def test_model_from_flag_then_variable_then_space_settings(tmp_path, capsys):
+    settings = {"model": "you/space-model", "revision": "c0ffee"}  # what space.py writes into a Space folder
+    args = app.parse_args([], environ={}, settings=settings)
+    assert (args.model, args.revision) == ("you/space-model", "c0ffee")
+    args = app.parse_args([], environ={"MODEL_REVISION": "newer"}, settings=settings)
+    assert (args.model, args.revision) == ("you/space-model", "newer")  # a Space variable re-pins the same model
+    args = app.parse_args([], environ={"MODEL": "you/other"}, settings=settings)
+    assert (args.model, args.revision) == ("you/other", None)  # another model: not the settings' commit
+    args = app.parse_args(["--model", "folder"], environ={"MODEL_REVISION": "x"}, settings=settings)
+    assert (args.model, args.revision) == ("folder", None)
+    assert app.read_settings(tmp_path / "none.json") == {}
+    (tmp_path / "space_config.json").write_text(json.dumps(settings))
+    assert app.read_settings(tmp_path / "space_config.json") == settings
+    (tmp_path / "space_config.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="space_config.json .*: write the Space folder again with space.py"):
+        app.read_settings(tmp_path / "space_config.json")
+
+
 def test_handler_caps_the_text_before_the_model_runs():
     calls = []
 
     def fake_pipe(text, **kwargs):
         calls.append((text, kwargs))
-        return {"label": "positive", "score": 0.5, "translation": "x"}
+        return {"translation": "x"}
 
-    analyse = app.make_analyse(fake_pipe, num_beams=2, max_new_tokens=8, max_chars=10)
-    assert analyse("0123456789") == ("positive (0.50)", "x")
+    def fake_classify(text):
+        return {"negative": 0.25, "positive": 0.75}
+
+    analyse = app.make_analyse(fake_pipe, num_beams=2, max_new_tokens=8, max_chars=10, classify=fake_classify)
+    assert analyse("0123456789") == ({"negative": 0.25, "positive": 0.75}, "x")
     with pytest.raises(gr.Error, match="The text has 11 characters; this demo takes at most 10"):
         analyse("0123456789a")
     with pytest.raises(gr.Error, match="Type an English sentence first"):
         analyse("  ")
-    assert calls == [("0123456789", {"num_beams": 2, "max_new_tokens": 8})]
+    assert calls == [("0123456789", {"tasks": "translation", "num_beams": 2, "max_new_tokens": 8})]
     with pytest.raises(ValueError, match="num_beams must be at least 1, got 0"):
         app.build_demo("no-such-model-folder", num_beams=0)  # refused before the model is looked for
 
@@ -117,5 +185,7 @@ def test_page_caps_the_textbox(tiny_model, tiny_tokenizer, tmp_path):
     save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
     assert app.MAX_CHARS == 2000
     demo = app.build_demo(str(tmp_path / "model"), max_chars=50)
-    (box,) = [block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "english"]
-    assert box.max_length == 50
+    blocks = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
+    assert blocks["english"].max_length == 50
+    assert isinstance(blocks["sentiment"], gr.Label) and blocks["sentiment"].num_top_classes is None  # every class
+    assert isinstance(blocks["translation"], gr.Textbox) and blocks["translation"].interactive is False

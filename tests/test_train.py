@@ -4,13 +4,17 @@ import json
 import math
 import os
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import DEMO_DATA, tiny_train_args
-from huggingface_hub import ModelCard
-from transformers import AutoModel, AutoTokenizer
+from huggingface_hub import ModelCard, SpaceCard
+from transformers import AutoModel, AutoTokenizer, pipeline
 
+import space
 import train
+from model_card import WIDGET_GENERATION, WIDGET_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +101,33 @@ def test_an_existing_model_is_never_overwritten(finished_run, tiny_bert_dir):
     assert (out / "model.safetensors").read_bytes() == before
 
 
+def test_card_widget_shows_what_the_saved_model_gives(finished_run):
+    out, _ = finished_run
+    card = ModelCard.load(out / "README.md")  # not validated: that asks the Hub
+    results = pipeline(model=str(out), trust_remote_code=True)(WIDGET_TEXTS, **WIDGET_GENERATION)
+    assert card.data.widget == [
+        {
+            "text": text,
+            "example_title": f"sentiment: {result['label']} ({result['score']:.2f})",
+            "output": {"text": result["translation"]},  # the translation widget's output format
+        }
+        for text, result in zip(WIDGET_TEXTS, results, strict=True)
+    ]
+    assert "Live demo: none linked yet" in card.text and "python space.py --model" in card.text
+    assert (out / "requirements.txt").read_text().splitlines()[1:] == space.model_requirements().splitlines()
+
+
 def test_push_uploads_the_finished_folder(finished_run, monkeypatch):
     out, _ = finished_run
     calls = []
     monkeypatch.setattr(train.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id)))
-    monkeypatch.setattr(
-        train.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw["repo_id"], kw["folder_path"]))
-    )
-    train.publish(str(out), "someone/multitask-bert", None, False)
+
+    def upload(self, **kw):
+        calls.append(("upload", kw["repo_id"], kw["folder_path"]))
+        return SimpleNamespace(oid="c0ffee")
+
+    monkeypatch.setattr(train.HfApi, "upload_folder", upload)
+    assert train.publish(str(out), "someone/multitask-bert", None, False).oid == "c0ffee"  # the commit, to pin
     assert calls == [("create", "someone/multitask-bert"), ("upload", "someone/multitask-bert", str(out))]
     with pytest.raises(ValueError, match="needs --hub_model_id"):
         train.publish(str(out), None, None, False)
@@ -153,6 +176,36 @@ def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatc
         uploads[0]
     )
     assert "someone/mt" in (out / "README.md").read_text()
+
+
+def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny_bert_dir, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="--push_space_id pushes a demo Space of the pushed model: add --push_to_hub"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--push_space_id", "someone/mt-demo"))
+    assert not (tmp_path / "none").exists()  # before any work
+
+    created, uploads = [], []
+    monkeypatch.setattr(
+        train.HfApi, "create_repo", lambda self, repo_id, **kw: created.append((repo_id, kw.get("repo_type")))
+    )
+
+    def upload(self, **kw):
+        folder = Path(kw["folder_path"])
+        names = ("README.md", "space_config.json") if kw.get("repo_type") == "space" else ()
+        uploads.append((kw["repo_id"], {name: (folder / name).read_text(encoding="utf-8") for name in names}))
+        return SimpleNamespace(oid=f"commit-{len(uploads)}")
+
+    monkeypatch.setattr(train.HfApi, "upload_folder", upload)
+    out = tmp_path / "out"
+    hub = ["--push_to_hub", "true", "--hub_model_id", "someone/mt", "--push_space_id", "someone/mt-demo"]
+    train.main(tiny_train_args(tiny_bert_dir, out, *hub))
+    assert created == [("someone/mt", None), ("someone/mt-demo", "space")]
+    (model_repo, _), (space_repo, space_files) = uploads
+    assert (model_repo, space_repo) == ("someone/mt", "someone/mt-demo")  # the model first: the Space loads it
+    settings = json.loads(space_files["space_config.json"])
+    assert settings == {"model": "someone/mt", "revision": "commit-1"}  # pinned to the model's upload
+    space_card = SpaceCard(space_files["README.md"])
+    assert space_card.data.sdk == "gradio" and space_card.data.models == ["someone/mt"]
+    assert "https://huggingface.co/spaces/someone/mt-demo" in (out / "README.md").read_text()  # the card links it
 
 
 def test_one_validation_set_still_chooses_the_best_checkpoint(tiny_bert_dir, tmp_path):
