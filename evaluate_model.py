@@ -67,6 +67,15 @@ class EvaluateArguments:
     batch_size: int = field(default=32, metadata={"help": "sentences per batch"})
     num_beams: int = field(default=4, metadata={"help": "beams for translation"})
     max_new_tokens: int = field(default=128, metadata={"help": "longest translation, in tokens"})
+    length_penalty: float | None = field(
+        default=None, metadata={"help": "beam search's length penalty (the model's generation_config when unset)"}
+    )
+    no_repeat_ngram_size: int | None = field(
+        default=None, metadata={"help": "forbid repeating any n-gram of this size (the model's default when unset)"}
+    )
+    predictions: str | None = field(
+        default=None, metadata={"help": "write every prediction with its source and reference to this JSONL file"}
+    )
     output_json: str | None = field(default=None, metadata={"help": "write the results to this JSON file"})
     add_to_card: bool = field(
         default=False, metadata={"help": "add the scores to the model-index of the folder's README.md (local only)"}
@@ -118,9 +127,10 @@ def data_arguments(args: EvaluateArguments) -> DataArguments:
 
 
 def raw_split(eval_set: EvalSet, args: EvaluateArguments):
-    """A sentiment test set's rows as read, before `data.py` keeps only the text and the label."""
-    source, data = eval_set.source, args.data
-    return load_split(source.location, data.sentiment_dataset_config, data.sentiment_test_split, source.what)
+    """A test set's rows as read, before `data.py` keeps only what the model reads and its references."""
+    source, data, task = eval_set.source, args.data, eval_set.task
+    config, split = getattr(data, f"{task}_dataset_config"), getattr(data, f"{task}_test_split")
+    return load_split(source.location, config, split, source.what)
 
 
 def group_values(raw, column: str, rows: int) -> list[str]:
@@ -171,11 +181,18 @@ def predict_sentiment(model, tokenizer, eval_set: EvalSet, args: EvaluateArgumen
     return predictions
 
 
+def generation_settings(args: EvaluateArguments) -> dict:
+    """The beam search settings given; the others come from the model's generation_config.json."""
+    settings = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+    settings.update({k: getattr(args, k) for k in ("length_penalty", "no_repeat_ngram_size") if getattr(args, k)})
+    return settings
+
+
 @torch.no_grad()
 def translate(model, tokenizer, eval_set: EvalSet, args: EvaluateArguments, bar) -> list[str]:
     hypotheses = [""] * len(eval_set.references)
     for rows, batch in batches(eval_set, tokenizer, args.batch_size, model.device):
-        generated = model.generate(**batch, num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+        generated = model.generate(**batch, **generation_settings(args))
         # decoded as MultitaskTrainer.evaluate_translation decodes, so that both score the same text
         for row, text in zip(rows, tokenizer.batch_decode(generated, skip_special_tokens=True)):
             hypotheses[row] = text.strip()
@@ -186,7 +203,7 @@ def translate(model, tokenizer, eval_set: EvalSet, args: EvaluateArguments, bar)
 # ---- scores --------------------------------------------------------------------------------------------------------
 
 
-def score_set(model, tokenizer, eval_set: EvalSet, args: EvaluateArguments, groups: list[str] | None) -> dict:
+def score_set(model, tokenizer, eval_set: EvalSet, args: EvaluateArguments, groups: list[str] | None):
     """One set's result: its scores (and signatures; accuracy per group where `groups` gives each row's), from the
     `evaluate` module."""
     scorer = evaluate.load(METRICS_MODULE, config_name=eval_set.task, keep_in_memory=True)
@@ -203,7 +220,7 @@ def score_set(model, tokenizer, eval_set: EvalSet, args: EvaluateArguments, grou
         result["signatures"] = signatures
     if groups is not None:
         result["groups"] = group_scores(scorer, predictions, eval_set.references, groups)
-    return result
+    return result, predictions
 
 
 def group_scores(scorer, predictions: list[int], references: list[int], groups: list[str]) -> dict[str, dict]:
@@ -235,6 +252,19 @@ def table(sets: dict[str, dict], group_column: str | None) -> str:
     signatures = next((r["signatures"] for r in sets.values() if "signatures" in r), {})
     lines += [f"sacreBLEU {name}: {signature}" for name, signature in signatures.items()]
     return "\n".join(lines)
+
+
+def write_predictions(path: str, args: EvaluateArguments, sets: list[EvalSet], predictions: dict[str, list]) -> None:
+    """One JSON line per scored row: set, row, the input text, the prediction and the reference."""
+    with atomic_file(path) as f:
+        for eval_set in sets:
+            column = args.text_column if eval_set.task == "sentiment" else args.source_column
+            texts = raw_split(eval_set, args).select(range(len(eval_set.references)))[column]
+            for row, (text, prediction, reference) in enumerate(
+                zip(texts, predictions[eval_set.name], eval_set.references)
+            ):
+                record = {"set": eval_set.name, "row": row, "input": text, "prediction": prediction}
+                f.write(json.dumps({**record, "reference": reference}, ensure_ascii=False) + "\n")
 
 
 def write_json(path: str, args: EvaluateArguments, sets: dict[str, dict]) -> None:
@@ -278,8 +308,15 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     """Score every test set; returns the results per set (what `--output_json` holds under "sets")."""
     (args,) = HfArgumentParser(EvaluateArguments).parse_args_into_dataclasses(args=argv)
     model, tokenizer, test_sets, groups = load_model(args)
-    sets = {s.name: score_set(model, tokenizer, s, args, groups.get(s.name)) for s in test_sets}
+    sets, predictions = {}, {}
+    for test_set in test_sets:
+        sets[test_set.name], predictions[test_set.name] = score_set(
+            model, tokenizer, test_set, args, groups.get(test_set.name)
+        )
     print(table(sets, args.group_column))
+    if args.predictions is not None:
+        write_predictions(args.predictions, args, test_sets, predictions)
+        print(f"Wrote {args.predictions}", file=sys.stderr)
     if args.output_json is not None:
         write_json(args.output_json, args, sets)
         print(f"Wrote {args.output_json}", file=sys.stderr)

@@ -162,6 +162,23 @@ def test_scores_table_and_json(saved, domain_set, tiny_model, tiny_tokenizer, tm
     assert signatures["chrfpp"] in table
 
 
+def test_predictions_file_and_generation_settings(saved, tiny_model, tiny_tokenizer, tmp_path, capsys):
+    translation = DEMO_DATA / "translation_validation.jsonl"
+    out = tmp_path / "predictions.jsonl"
+    arguments = run_args(saved, "--translation_test", str(translation), "--max_samples", "4")
+    assert evaluate_model.cli([*arguments, "--predictions", str(out), "--no_repeat_ngram_size", "2"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    pairs = [json.loads(line) for line in translation.read_text().splitlines()[:4]]
+    assert [(r["set"], r["row"], r["input"], r["reference"]) for r in rows] == [
+        ("translation_validation", i, p["en"], p["mr"]) for i, p in enumerate(pairs)
+    ]
+    with torch.no_grad():
+        for row, pair in zip(rows, pairs):
+            enc = tiny_tokenizer(pair["en"], return_tensors="pt")
+            ids = tiny_model.generate(**enc, num_beams=2, max_new_tokens=6, no_repeat_ngram_size=2)[0]
+            assert row["prediction"] == tiny_tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
 def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     earlier = EvalResult(
         task_type="translation",
