@@ -1,0 +1,70 @@
+"""Make a compact release of a trained folder: the weights in half precision (half the download, no loss worth
+measuring for inference), loaded back as float32, with the run's card, results and training curves.
+
+    python release.py --model outputs/cpu --out reference
+
+The release is written complete or not at all (`atomic.py`), and an existing `--out` is replaced only with
+`--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32 on any
+machine (CPUs compute float16 slowly), while the file on disk holds float16.
+"""
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, HfArgumentParser
+
+from atomic import atomic_file, atomic_folder
+from modeling_multitask import MultitaskBertModel
+
+# What a release carries besides the model: the card and what it shows and cites.
+RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass
+class ReleaseArguments:
+    model: str = field(metadata={"help": "a trained model folder (train.py's output_dir)"})
+    out: str = field(metadata={"help": "the release folder to write"})
+    dtype: str = field(default="float16", metadata={"help": "dtype of the weights on disk: float16, bfloat16, float32"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing --out"})
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if not (Path(self.model) / "config.json").is_file():
+            raise FileNotFoundError(f"{self.model} holds no model (no config.json): give a finished run's folder")
+        if Path(self.out).exists() and not self.overwrite:
+            raise FileExistsError(f"{self.out} exists: choose another --out, or --overwrite true")
+
+
+def release(args: ReleaseArguments) -> Path:
+    model = MultitaskBertModel.from_pretrained(args.model, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
+    model.config.check_tokenizer(tokenizer)
+    with atomic_folder(args.out, replace=args.overwrite) as tmp:
+        model.to(DTYPES[args.dtype]).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+        config["dtype"] = "float32"  # what from_pretrained computes in; the weights are cast on loading
+        with atomic_file(tmp / "config.json") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for name in RUN_FILES:
+            if (Path(args.model) / name).is_file():
+                shutil.copy2(Path(args.model) / name, tmp / name)
+    return Path(args.out)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    (args,) = HfArgumentParser(ReleaseArguments).parse_args_into_dataclasses(args=argv)
+    out = release(args)
+    size = sum(p.stat().st_size for p in out.glob("*.safetensors"))
+    print(f"Wrote {out} ({size / 2**20:.1f} MiB of {args.dtype} weights)", file=sys.stderr)
+    return out
+
+
+if __name__ == "__main__":
+    main()
