@@ -1,7 +1,7 @@
 """Make a compact release of a trained folder: the weights in half precision (half the download, no loss worth
 measuring for inference), loaded back as float32, with the run's card, results and training curves.
 
-    python release.py --model outputs/cpu --out reference
+    python release.py --model outputs/cpu --out reference --num_beams 4 --no_repeat_ngram_size 3
 
 The release is written complete or not at all (`atomic.py`), and an existing `--out` is replaced only with
 `--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32 on any
@@ -31,12 +31,18 @@ class ReleaseArguments:
     out: str = field(metadata={"help": "the release folder to write"})
     dtype: str = field(default="float16", metadata={"help": "dtype of the weights on disk: float16, bfloat16, float32"})
     overwrite: bool = field(default=False, metadata={"help": "replace an existing --out"})
+    num_beams: int | None = field(default=None, metadata={"help": "the release's default beams (generation_config)"})
+    length_penalty: float | None = field(default=None, metadata={"help": "its default beam length penalty"})
+    no_repeat_ngram_size: int | None = field(default=None, metadata={"help": "its default n-gram repeat ban"})
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not (Path(self.model) / "config.json").is_file():
             raise FileNotFoundError(f"{self.model} holds no model (no config.json): give a finished run's folder")
+        for name in ("num_beams", "no_repeat_ngram_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if Path(self.out).exists() and not self.overwrite:
             raise FileExistsError(f"{self.out} exists: choose another --out, or --overwrite true")
 
@@ -45,6 +51,10 @@ def release(args: ReleaseArguments) -> Path:
     model = MultitaskBertModel.from_pretrained(args.model, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     model.config.check_tokenizer(tokenizer)
+    # generation settings chosen on validation data become the defaults of pipeline(), generate() and the demo page
+    for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
+        if getattr(args, name) is not None:
+            setattr(model.generation_config, name, getattr(args, name))
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
         model.to(DTYPES[args.dtype]).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -37,3 +37,13 @@ def test_existing_release_needs_overwrite(run_folder, tmp_path):
         release.main(["--model", str(run_folder), "--out", str(tmp_path / "rel")])
     with pytest.raises(FileNotFoundError, match="no config.json"):
         release.main(["--model", str(tmp_path), "--out", str(tmp_path / "other")])
+
+
+def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
+    out = release.main(
+        ["--model", str(run_folder), "--out", str(tmp_path / "rel"), "--no_repeat_ngram_size", "3", "--num_beams", "5"]
+    )
+    generation = AutoModel.from_pretrained(out, trust_remote_code=True).generation_config
+    assert (generation.no_repeat_ngram_size, generation.num_beams) == (3, 5)
+    with pytest.raises(ValueError, match="num_beams must be at least 1"):
+        release.main(["--model", str(run_folder), "--out", str(tmp_path / "x"), "--num_beams", "0"])
