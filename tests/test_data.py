@@ -97,10 +97,15 @@ def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
     (tmp_path / "s.csv").write_text("review,stars\nthe film was great,positive\ndull,negative\n")
     (tmp_path / "t.tsv").write_text("source\ttarget\nwhere is the station?\tस्टेशन कुठे आहे?\n", encoding="utf-8")
     args = DataArguments(
-        sentiment_train=str(tmp_path / "s.csv"), sentiment_validation=None, text_column="review", label_column="stars",
-        translation_train=str(tmp_path / "t.tsv"), translation_validation="none",
-        source_column="source", target_column="target",
-    )  # fmt: skip
+        sentiment_train=str(tmp_path / "s.csv"),
+        sentiment_validation=None,
+        text_column="review",
+        label_column="stars",
+        translation_train=str(tmp_path / "t.tsv"),
+        translation_validation="none",
+        source_column="source",
+        target_column="target",
+    )
     data = load_task_data(args, tokenizer, LABEL2ID)
     assert len(data.train["sentiment"]) == 2 and len(data.train["translation"]) == 1 and data.validation == []
 
@@ -121,11 +126,14 @@ def test_max_samples(tmp_path, tokenizer):
         ("unknown label", r"'.*s_train.jsonl', column 'label', row 1: unknown label 'neutral' \(known: negative \(0\)"),
         ("label id out of range", r"row 0: unknown label 7"),
         ("empty split", r"sentiment train data: .*s_train.jsonl is empty"),
-        ("empty text", r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), "
-                       r"first at row\(s\) \[1\]"),
+        (
+            "empty text",
+            r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), "
+            r"first at row\(s\) \[1\]",
+        ),
         ("not a data file", r"sentiment train data: .*notes.txt is not a .csv, .tsv, .json or .jsonl file"),
     ],
-)  # fmt: skip
+)
 def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
     args = args_for(tmp_path)
     if kind == "missing file":

@@ -14,8 +14,9 @@ from transformers import AutoModel
 
 def run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def free_port() -> int:
@@ -78,12 +79,21 @@ def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tmp_path):
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     killed_dir = tmp_path / "killed"
-    killed = run([sys.executable, "tests/kill_after_save.py", "9",
-                  *tiny_train_args(tiny_bert_dir, killed_dir), *common])  # fmt: skip
+    killed = run(
+        [sys.executable, "tests/kill_after_save.py", "9", *tiny_train_args(tiny_bert_dir, killed_dir), *common]
+    )
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert not (killed_dir / "model.safetensors").exists()  # it really died mid-way
-    resumed = run([sys.executable, "train.py", *tiny_train_args(tiny_bert_dir, killed_dir), *common,
-                   "--resume_from_checkpoint", str(killed_dir / "checkpoint-9")])  # fmt: skip
+    resumed = run(
+        [
+            sys.executable,
+            "train.py",
+            *tiny_train_args(tiny_bert_dir, killed_dir),
+            *common,
+            "--resume_from_checkpoint",
+            str(killed_dir / "checkpoint-9"),
+        ]
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(killed_dir / "model.safetensors")

@@ -34,8 +34,16 @@ def changed(before_dir, after_dir, prefix) -> list[str]:
 
 
 def training_args(cls, out):
-    return cls(output_dir=str(out), num_train_epochs=4, per_device_train_batch_size=3, learning_rate=3e-3,
-               report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True)  # fmt: skip
+    return cls(
+        output_dir=str(out),
+        num_train_epochs=4,
+        per_device_train_batch_size=3,
+        learning_rate=3e-3,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
 
 
 def mean_loss(model, collator, data) -> float:
@@ -52,8 +60,13 @@ def test_sentiment_view_with_a_plain_trainer(saved, tmp_path):
     )
     collator = DataCollatorWithPadding(tokenizer)
     before = mean_loss(model, collator, data)
-    trainer = Trainer(model=model, args=training_args(TrainingArguments, tmp_path / "cls"), train_dataset=data,
-                      data_collator=collator, processing_class=tokenizer)  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        args=training_args(TrainingArguments, tmp_path / "cls"),
+        train_dataset=data,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
     trainer.train()
     assert mean_loss(model, collator, data) < before
     trainer.save_model(tmp_path / "cls")
@@ -70,8 +83,13 @@ def test_translation_view_with_a_plain_seq2seq_trainer(saved, tmp_path):
     )
     collator = DataCollatorForSeq2Seq(tokenizer, model=model)  # builds decoder_input_ids from the labels
     before = mean_loss(model, collator, data)
-    trainer = Seq2SeqTrainer(model=model, args=training_args(Seq2SeqTrainingArguments, tmp_path / "mt"),
-                             train_dataset=data, data_collator=collator, processing_class=tokenizer)  # fmt: skip
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args(Seq2SeqTrainingArguments, tmp_path / "mt"),
+        train_dataset=data,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
     trainer.train()
     assert mean_loss(model, collator, data) < before
     trainer.save_model(tmp_path / "mt")

@@ -28,11 +28,24 @@ def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tin
         getattr(base, name).register_forward_pre_hook(
             lambda module, args, name=name: seen.append((name, peft_model.active_adapter))
         )
-    args = MultitaskTrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=4,
-                                      learning_rate=1e-2, eval_strategy="no", save_strategy="no",
-                                      load_best_model_at_end=False, use_cpu=True, disable_tqdm=True)  # fmt: skip
-    MultitaskTrainer(model=peft_model, args=args, train_dataset=MultitaskDataset(train_sets), data_collator=collator,
-                     processing_class=tokenizer).train()  # fmt: skip
+    args = MultitaskTrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=2,
+        per_device_train_batch_size=4,
+        learning_rate=1e-2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    MultitaskTrainer(
+        model=peft_model,
+        args=args,
+        train_dataset=MultitaskDataset(train_sets),
+        data_collator=collator,
+        processing_class=tokenizer,
+    ).train()
 
     assert {adapter for module, adapter in seen if module == "classifier"} == {"sentiment"}
     assert {adapter for module, adapter in seen if module == "decoder"} == {"translation"}
@@ -41,8 +54,12 @@ def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tin
     assert changed, "nothing trained"
     assert all(".lora_" in k or ".modules_to_save." in k for k in changed), sorted(changed)[:5]
     trained = " ".join(sorted(changed))
-    for needle in ("lora_B.sentiment", "lora_B.translation", "classifier.modules_to_save.sentiment",
-                   "crossattention.modules_to_save.translation"):  # fmt: skip
+    for needle in (
+        "lora_B.sentiment",
+        "lora_B.translation",
+        "classifier.modules_to_save.sentiment",
+        "crossattention.modules_to_save.translation",
+    ):
         assert needle in trained
     assert not any(k.startswith("base_model.model.decoder.") and ".sentiment" in k for k in changed)
 
@@ -50,8 +67,11 @@ def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tin
 @pytest.fixture(scope="module")
 def lora_run(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("lora") / "model"
-    train.main(tiny_train_args(tiny_bert_dir, out, "--lora", "--lora_r", "4", "--merge_adapter", "translation",
-                               "--learning_rate", "1e-2"))  # fmt: skip
+    train.main(
+        tiny_train_args(
+            tiny_bert_dir, out, "--lora", "--lora_r", "4", "--merge_adapter", "translation", "--learning_rate", "1e-2"
+        )
+    )
     return out
 
 
@@ -75,9 +95,25 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
 
 
 def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
-    common = ["--lora", "--lora_r", "4", "--max_train_samples", "16", "--num_train_epochs", "2", "--save_strategy",
-              "steps", "--save_steps", "3", "--save_total_limit", "10", "--eval_strategy", "no",
-              "--load_best_model_at_end", "false"]  # fmt: skip
+    common = [
+        "--lora",
+        "--lora_r",
+        "4",
+        "--max_train_samples",
+        "16",
+        "--num_train_epochs",
+        "2",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--save_total_limit",
+        "10",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+    ]
     train.main(tiny_train_args(tiny_bert_dir, tmp_path / "straight", *common))
     checkpoint = tmp_path / "straight" / "checkpoint-9"  # inside the second epoch
     train.main(

@@ -24,8 +24,9 @@ def test_pipeline_gives_sentiment_and_translation(saved, tiny_model, tiny_tokeni
     with torch.no_grad():
         enc = tiny_tokenizer(ENGLISH[0], return_tensors="pt")
         probs = tiny_model(**enc).sentiment_logits.softmax(-1)[0]
-        expected = tiny_tokenizer.decode(tiny_model.generate(**enc, num_beams=2, max_new_tokens=6)[0],
-                                         skip_special_tokens=True).strip()  # fmt: skip
+        expected = tiny_tokenizer.decode(
+            tiny_model.generate(**enc, num_beams=2, max_new_tokens=6)[0], skip_special_tokens=True
+        ).strip()
     assert result["label"] == tiny_model.config.id2label[int(probs.argmax())]
     assert result["score"] == pytest.approx(float(probs.max()), abs=1e-6)
     assert result["translation"] == expected
@@ -49,13 +50,33 @@ def test_pipeline_batches_and_takes_settings_per_call(saved, tiny_tokenizer):
 
 
 def test_predict_command_keeps_every_row(saved, tmp_path):
-    rows = [{"text": ENGLISH[0]}, {"text": ""}, {"text": 42}, {"text": "the film " * 40}, {"other": "x"},
-            {"text": ENGLISH[1]}]  # fmt: skip
+    rows = [
+        {"text": ENGLISH[0]},
+        {"text": ""},
+        {"text": 42},
+        {"text": "the film " * 40},
+        {"other": "x"},
+        {"text": ENGLISH[1]},
+    ]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
     out = tmp_path / "out.jsonl"
-    errors = predict.main(["--model", str(saved), "--input", str(source), "--output", str(out), "--batch_size", "2",
-                           "--num_beams", "1", "--max_new_tokens", "3"])  # fmt: skip
+    errors = predict.main(
+        [
+            "--model",
+            str(saved),
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--batch_size",
+            "2",
+            "--num_beams",
+            "1",
+            "--max_new_tokens",
+            "3",
+        ]
+    )
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["row"] for r in records] == list(range(7)) and errors == 5
     assert {"label", "score", "translation"} <= set(records[0]) and records[0]["text"] == ENGLISH[0]
@@ -72,8 +93,22 @@ def test_predict_command_from_arguments_and_csv(saved, tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [set(r) for r in lines] == [{"row", "text", "label", "score"}] * 2
     (tmp_path / "in.csv").write_text("review\nthe film was great\n")
-    predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv"), "--text_column", "review",
-                  "--task", "translation", "--output", str(tmp_path / "o.jsonl"), "--max_new_tokens", "2"])  # fmt: skip
+    predict.main(
+        [
+            "--model",
+            str(saved),
+            "--input",
+            str(tmp_path / "in.csv"),
+            "--text_column",
+            "review",
+            "--task",
+            "translation",
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--max_new_tokens",
+            "2",
+        ]
+    )
     assert set(json.loads((tmp_path / "o.jsonl").read_text())) == {"row", "text", "translation"}
     with pytest.raises(ValueError, match="no column 'text'"):
         predict.main(["--model", str(saved), "--input", str(tmp_path / "in.csv")])

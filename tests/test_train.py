@@ -80,8 +80,9 @@ def test_model_card_metadata_and_results(finished_run):
     assert data["library_name"] == "transformers" and set(data["language"]) == {"en", "mr"}
     assert "custom_code" in data["tags"]
     recorded = json.loads((out / "eval_results.json").read_text())  # the run's metrics file
-    results = {(r["dataset"]["name"], m["type"]): m["value"] for r in data["model-index"][0]["results"]
-               for m in r["metrics"]}  # fmt: skip
+    results = {
+        (r["dataset"]["name"], m["type"]): m["value"] for r in data["model-index"][0]["results"] for m in r["metrics"]
+    }
     assert results[("sentiment_validation", "accuracy")] == recorded["eval_sentiment_validation_accuracy"]
     assert results[("sentiment_validation", "f1")] == recorded["eval_sentiment_validation_f1"]
     assert results[("translation_validation", "bleu")] == recorded["eval_translation_validation_bleu"]
