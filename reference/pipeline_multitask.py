@@ -1,0 +1,126 @@
+"""The multi-task pipeline: English text in, sentiment and Marathi translation out, from one encoder pass.
+
+    from transformers import pipeline
+    pipe = pipeline(model="path/or/hub-id", trust_remote_code=True)
+    pipe("The film was wonderful.")
+    # {'label': 'positive', 'score': 0.97, 'translation': 'चित्रपट अप्रतिम होता.'}
+    pipe(["...", "..."], batch_size=16, num_beams=4, max_new_tokens=64, tasks="both")
+
+transformers v5 has no translation pipeline, so this one is registered in the saved config (`custom_pipelines`,
+task "multitask-bert") and travels with the weights, like the model's code. `TranslationPipeline` is transformers 4's
+translation pipeline for this model, which the config answers for the tasks "translation" and "translation_en_to_mr":
+
+    translate = pipeline("translation", model="path/or/hub-id", trust_remote_code=True)
+    translate("Where is the station?", num_beams=4)  # [{'translation_text': '...'}]
+    translate(["...", "..."], batch_size=16)  # [{'translation_text': ...}, {'translation_text': ...}]
+"""
+
+import torch
+from transformers import Pipeline
+
+PIPELINE_TASK = "multitask-bert"
+TASK_CHOICES = ("both", "sentiment", "translation")
+
+
+class MultitaskPipeline(Pipeline):
+    """Classifies the sentiment of English text and translates it into Marathi.
+
+    Call arguments: `tasks` ("both", "sentiment" or "translation"), `max_length` (input tokens; longer text is
+    truncated), and any `generate()` argument (`num_beams`, `max_new_tokens`, `do_sample`, ...).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    # Tried but not required: a folder whose tokenizer cannot be built then reaches __init__ without one, where the
+    # config's check says what is wrong (transformers' own error would blame a missing sentencepiece package).
+    _load_tokenizer = None
+
+    def __init__(self, model, tokenizer=None, *args, **kwargs):
+        # A folder without tokenizer.json loads a 5-token stub tokenizer (every word <unk>) without any error; the
+        # check turns that, and a tokenizer from another model, into an error before the first prediction.
+        model.config.check_tokenizer(tokenizer)
+        super().__init__(model, tokenizer, *args, **kwargs)
+
+    def _sanitize_parameters(self, tasks=None, max_length=None, **generate_kwargs):
+        preprocess, forward = {}, dict(generate_kwargs)
+        # generate() would fail deep inside (num_beams=0 divides by zero) or not at all: say which setting is wrong
+        for name in ("num_beams", "max_new_tokens", "max_length", "num_return_sequences"):
+            value = generate_kwargs.get(name) if name != "max_length" else max_length
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if max_length is not None:
+            preprocess["max_length"] = max_length
+        if tasks is not None:
+            if tasks not in TASK_CHOICES:
+                raise ValueError(f"tasks must be one of {TASK_CHOICES}, got {tasks!r}")
+            forward["tasks"] = tasks
+        return preprocess, forward, {}
+
+    def preprocess(self, text, max_length=None):
+        if not isinstance(text, str):
+            raise ValueError(f"the pipeline takes English text, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError("the pipeline got an empty text")
+        max_length = max_length or self.model.config.encoder.max_position_embeddings
+        return self.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
+
+    def _forward(self, model_inputs, tasks="both", **generate_kwargs):
+        model = self.model
+        mask = model_inputs["attention_mask"]
+        encoder_outputs = model.get_encoder()(**model_inputs, return_dict=True)  # shared by both heads
+        outputs = {}
+        if tasks in ("both", "sentiment"):
+            logits = model.classifier(encoder_outputs.last_hidden_state, mask)  # [B, num_labels]
+            outputs["probabilities"] = logits.float().softmax(-1)
+        if tasks in ("both", "translation"):
+            outputs["generated"] = model.generate(
+                encoder_outputs=encoder_outputs, attention_mask=mask, **generate_kwargs
+            )  # [B, T]
+        return outputs
+
+    def postprocess(self, model_outputs):
+        result = {}
+        if "probabilities" in model_outputs:
+            probabilities = model_outputs["probabilities"].reshape(-1)
+            best = int(torch.argmax(probabilities))
+            result["label"] = self.model.config.id2label[best]
+            result["score"] = float(probabilities[best])
+        if "generated" in model_outputs:
+            ids = model_outputs["generated"].reshape(-1)
+            result["translation"] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        return result
+
+
+class TranslationPipeline(MultitaskPipeline):
+    """English→Marathi translation with the outputs of transformers 4's `TranslationPipeline`: one text gives a list
+    of `{"translation_text": ...}` (one per returned sequence), a list of texts gives one such dict per text, or one
+    list per text when `num_return_sequences` > 1.
+
+    Call arguments: `max_length` (input tokens), `batch_size` and any `generate()` argument (`num_beams`,
+    `max_new_tokens`, `num_return_sequences`, ...).
+    """
+
+    def __call__(self, inputs, *args, **kwargs):
+        results = super().__call__(inputs, *args, **kwargs)
+        # transformers 4 flattened a batch whose every text got one translation (Text2TextGenerationPipeline)
+        if isinstance(inputs, list) and all(isinstance(r, list) and len(r) == 1 for r in results):
+            return [r[0] for r in results]
+        return results
+
+    def _sanitize_parameters(self, tasks=None, **kwargs):
+        if tasks not in (None, "translation"):
+            raise ValueError(
+                f"the translation pipeline only translates (tasks={tasks!r}): "
+                "use pipeline(model=..., trust_remote_code=True) for the sentiment too"
+            )
+        return super()._sanitize_parameters(tasks="translation", **kwargs)
+
+    def _forward(self, model_inputs, tasks="translation", **generate_kwargs):
+        generated = super()._forward(model_inputs, tasks="translation", **generate_kwargs)["generated"]
+        # [B * sequences, T] -> [B, sequences, T]: the pipeline splits outputs per input along the first dimension
+        return {"generated": generated.reshape(model_inputs["input_ids"].shape[0], -1, generated.shape[-1])}
+
+    def postprocess(self, model_outputs):
+        sequences = model_outputs["generated"].reshape(-1, model_outputs["generated"].shape[-1])
+        return [{"translation_text": self.tokenizer.decode(ids, skip_special_tokens=True).strip()} for ids in sequences]
