@@ -8,7 +8,7 @@ Space folder), else outputs/multitask-bert; its commit: --revision, MODEL_REVISI
 space_config.json names with its model. The page listens on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both),
 127.0.0.1:7860 when unset (PORT is read when GRADIO_SERVER_PORT is not set); --host and --port override them.
 
-It runs as a Space's app.py on its own: it imports gradio, transformers and torch only, nothing of this project.
+It runs as a Space's app.py on its own: it imports gradio and transformers only, nothing of this project.
 """
 
 import argparse
@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import gradio as gr
-import torch
 from transformers import pipeline
 
 EXAMPLES = ["The film was wonderful and the actors were superb.", "Where is the railway station?"]
@@ -45,31 +44,22 @@ def check_settings(num_beams: int, max_new_tokens: int, max_chars: int) -> None:
             raise ValueError(f"{name} must be at least 1, got {value}")
 
 
-def class_probabilities(pipe, text: str) -> dict[str, float]:
-    """Every sentiment class with its probability, for gr.Label (the pipeline returns the top class only). The model's
-    own forward gives them: `sentiment_logits`, from the encoder the pipeline also runs, on the same truncated input."""
-    model = pipe.model
-    max_length = model.config.encoder.max_position_embeddings  # what the pipeline truncates to
-    inputs = pipe.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt").to(model.device)
-    with torch.inference_mode():
-        probabilities = model(**inputs).sentiment_logits[0].float().softmax(-1)
-    return {model.config.id2label[i]: float(p) for i, p in enumerate(probabilities)}
+def class_probabilities(result: dict) -> dict[str, float]:
+    """Every sentiment class with its probability, for gr.Label, from a pipeline result asked with `top_k=None`."""
+    return {entry["label"]: entry["score"] for entry in result["scores"]}
 
 
-def make_analyse(
-    pipe, num_beams: int, max_new_tokens: int, max_chars: int, classify: Callable[[str], dict[str, float]] | None = None
-) -> Callable[[str], tuple[dict[str, float], str]]:
-    """The page's handler: text in, (probability of each sentiment class, translation) out; bad input is shown on
-    the page as an error. `classify` defaults to the model's class probabilities."""
-    classify = classify or (lambda text: class_probabilities(pipe, text))
+def make_analyse(pipe, num_beams: int, max_new_tokens: int, max_chars: int) -> Callable[[str], tuple[dict, str]]:
+    """The page's handler: text in, (probability of each sentiment class, translation) out, from one pipeline call
+    (one encoder pass); bad input is shown on the page as an error."""
 
     def analyse(text: str) -> tuple[dict[str, float], str]:
         if not text or not text.strip():
             raise gr.Error("Type an English sentence first.")
         if len(text) > max_chars:
             raise gr.Error(f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}.")
-        result = pipe(text, tasks="translation", num_beams=num_beams, max_new_tokens=max_new_tokens)
-        return classify(text), result["translation"]
+        result = pipe(text, top_k=None, num_beams=num_beams, max_new_tokens=max_new_tokens)
+        return class_probabilities(result), result["translation"]
 
     return analyse
 

@@ -99,20 +99,34 @@ def build_multitask_model(
 ) -> tuple[MultitaskBertModel, PreTrainedTokenizerBase]:
     """A fresh multi-task model warm-started from `base_model`, and the tokenizer that goes with it."""
     bert, tokenizer = load_bert_checkpoint(base_model)
-    model = multitask_from_bert(bert, tokenizer, decoder_layers, id2label, classifier_pooling, name=base_model)
+    model = multitask_from_bert(
+        bert,
+        vocab_size=len(tokenizer),
+        **special_token_ids(tokenizer),
+        decoder_layers=decoder_layers,
+        id2label=id2label,
+        classifier_pooling=classifier_pooling,
+        name=base_model,
+    )
     return model, tokenizer
 
 
 def multitask_from_bert(
     bert: BertModel,
-    tokenizer: PreTrainedTokenizerBase,
+    *,
+    vocab_size: int,
+    pad_token_id: int,
+    bos_token_id: int,
+    eos_token_id: int,
+    decoder_start_token_id: int | None = None,
     decoder_layers: int | None = None,
     id2label: dict[int, str] | None = None,
     classifier_pooling: str = "mean",
     name: str = "the checkpoint",
 ) -> MultitaskBertModel:
-    """A multi-task model warm-started from an in-memory `BertModel` whose vocabulary is `tokenizer`'s."""
-    vocab_size = len(tokenizer)
+    """A multi-task model warm-started from an in-memory `BertModel`, over the first `vocab_size` rows of its
+    embeddings (the tokenizer's size), with the tokenizer's special ids; the decoder starts from `<s>`
+    (`bos_token_id`) unless `decoder_start_token_id` says otherwise."""
     if vocab_size > bert.config.vocab_size:
         raise ValueError(
             f"the tokenizer of {name!r} has {vocab_size} tokens but its embeddings only {bert.config.vocab_size} rows"
@@ -127,7 +141,10 @@ def multitask_from_bert(
         decoder={**encoder_config, "num_hidden_layers": len(sources)},
         id2label=dict(id2label or DEFAULT_ID2LABEL),
         classifier_pooling=classifier_pooling,
-        **special_token_ids(tokenizer),
+        pad_token_id=pad_token_id,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        decoder_start_token_id=bos_token_id if decoder_start_token_id is None else decoder_start_token_id,
     )
     model = MultitaskBertModel(config)
     warm_start(model, bert, sources)

@@ -11,10 +11,9 @@ matplotlib.use("Agg")  # files only: no display on a training machine
 import matplotlib.pyplot as plt  # noqa: E402
 
 from atomic import atomic_file  # noqa: E402
+from tasks import metric_scale  # noqa: E402
 
 CURVES_FILE = "training_curves.png"
-# Validation scores worth a curve (the rest, losses and timings, would crowd the picture).
-SCORES = ("accuracy", "f1", "bleu", "chrf", "chrfpp")
 
 
 def curves(log_history: list[dict]) -> tuple[dict[str, list], dict[str, list]]:
@@ -25,7 +24,8 @@ def curves(log_history: list[dict]) -> tuple[dict[str, list], dict[str, list]]:
         for key, value in entry.items():
             if key.startswith("loss_"):  # per-task training loss, logged by MultitaskTrainer
                 losses.setdefault(key.removeprefix("loss_"), []).append((step, value))
-            elif key.startswith("eval_") and key.rsplit("_", 1)[-1] in SCORES:
+            # a task's scores only: losses and timings would crowd the picture
+            elif key.startswith("eval_") and metric_scale(key.rsplit("_", 1)[-1]) is not None:
                 scores.setdefault(key.removeprefix("eval_"), []).append((step, value))
     return losses, scores
 
@@ -45,8 +45,7 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Pa
     if scores:
         score_axis = axes[0][1]
         for name, points in scores.items():
-            # accuracy and F1 are 0-1, the translation scores 0-100: one 0-100 scale
-            scale = 100 if name.rsplit("_", 1)[-1] in ("accuracy", "f1") else 1
+            scale = metric_scale(name.rsplit("_", 1)[-1])  # every task's scores on one 0-100 scale
             steps, values = zip(*points)
             score_axis.plot(steps, [scale * v for v in values], marker="o", label=name)
         score_axis.set(title="Validation scores (0-100)", xlabel="step", ylabel="score")

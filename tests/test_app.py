@@ -92,7 +92,7 @@ def test_type_submit_and_read_both_results(app_url, tmp_path):
     url, model = app_url
     pipe = pipeline(model=str(model), trust_remote_code=True)
     expected = pipe(ENGLISH[0], num_beams=4, max_new_tokens=64)
-    probabilities = app.class_probabilities(pipe, ENGLISH[0])
+    probabilities = app.class_probabilities(pipe(ENGLISH[0], tasks="sentiment", top_k=None))
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(  # a fresh --user-data-dir
             str(tmp_path / "profile"),
@@ -165,18 +165,17 @@ def test_handler_caps_the_text_before_the_model_runs():
 
     def fake_pipe(text, **kwargs):
         calls.append((text, kwargs))
-        return {"translation": "x"}
+        scores = [{"label": "positive", "score": 0.75}, {"label": "negative", "score": 0.25}]
+        return {"label": "positive", "score": 0.75, "scores": scores, "translation": "x"}
 
-    def fake_classify(text):
-        return {"negative": 0.25, "positive": 0.75}
-
-    analyse = app.make_analyse(fake_pipe, num_beams=2, max_new_tokens=8, max_chars=10, classify=fake_classify)
-    assert analyse("0123456789") == ({"negative": 0.25, "positive": 0.75}, "x")
+    analyse = app.make_analyse(fake_pipe, num_beams=2, max_new_tokens=8, max_chars=10)
+    assert analyse("0123456789") == ({"positive": 0.75, "negative": 0.25}, "x")
     with pytest.raises(gr.Error, match="The text has 11 characters; this demo takes at most 10"):
         analyse("0123456789a")
     with pytest.raises(gr.Error, match="Type an English sentence first"):
         analyse("  ")
-    assert calls == [("0123456789", {"tasks": "translation", "num_beams": 2, "max_new_tokens": 8})]
+    # one pipeline call per request: every class's probability and the translation from one encoder pass
+    assert calls == [("0123456789", {"top_k": None, "num_beams": 2, "max_new_tokens": 8})]
     with pytest.raises(ValueError, match="num_beams must be at least 1, got 0"):
         app.build_demo("no-such-model-folder", num_beams=0)  # refused before the model is looked for
 

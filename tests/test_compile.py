@@ -27,7 +27,7 @@ def test_training_step_traces_in_one_graph_but_for_the_labelled_positions(tiny_m
     # the one split: which positions carry a label (their number depends on the data) before the vocabulary projection
     assert translation.break_reasons
     for reason in translation.break_reasons:
-        assert "nonzero" in reason.reason and reason.user_stack[-1].name == "_translate", reason.reason
+        assert "nonzero" in reason.reason and reason.user_stack[-1].name == "_translation_loss", reason.reason
 
 
 def test_compiled_training_run(tiny_bert_dir, tmp_path):

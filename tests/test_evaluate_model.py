@@ -79,7 +79,7 @@ def test_metric_module_loads_by_path_offline_and_equals_sacrebleu_and_sklearn(tm
     # training's plain import gives the same numbers
     scores, signatures = metrics.translation_scores(HYPOTHESES, REFERENCES)
     assert {**scores, "signatures": signatures} == out["translation"]
-    assert metrics.sentiment_scores(PREDICTED, LABELS) == expected
+    assert metrics.sentiment_scores(PREDICTED, LABELS) == (expected, {})
 
 
 # ---- the evaluation command ----------------------------------------------------------------------------------------
@@ -121,7 +121,9 @@ def run_args(saved, *extra: str) -> list[str]:
     return ["--model", str(saved), "--batch_size", "3", "--num_beams", "2", "--max_new_tokens", "6", *extra]
 
 
-def test_scores_table_and_json(saved, domain_set, tiny_model, tiny_tokenizer, tmp_path, capsys):
+def test_table_and_json_hold_the_scores_of_one_sentence_at_a_time_predictions(
+    saved, domain_set, tiny_model, tiny_tokenizer, tmp_path, capsys
+):
     path, rows, domains = domain_set
     translation = DEMO_DATA / "translation_validation.jsonl"
     out = tmp_path / "results.json"
@@ -137,12 +139,13 @@ def test_scores_table_and_json(saved, domain_set, tiny_model, tiny_tokenizer, tm
 
     labels = [tiny_model.config.label2id[r["label"]] for r in rows[:8]]
     predicted = expected_predictions(tiny_model, tiny_tokenizer, [r["text"] for r in rows[:8]], "sentiment")
-    assert sets["reviews_mr"]["scores"] == metrics.sentiment_scores(predicted, labels)
+    assert sets["reviews_mr"]["scores"] == metrics.sentiment_scores(predicted, labels)[0]
     assert sets["reviews_mr"]["rows"] == 8 and sets["translation_validation"]["rows"] == 8
     groups = [d or "(missing)" for d in domains[:8]]
     for value in set(groups):
         rows_of = [i for i, g in enumerate(groups) if g == value]
-        expected = metrics.sentiment_scores([predicted[i] for i in rows_of], [labels[i] for i in rows_of])["accuracy"]
+        scores, _ = metrics.sentiment_scores([predicted[i] for i in rows_of], [labels[i] for i in rows_of])
+        expected = scores["accuracy"]
         assert sets["reviews_mr"]["groups"][value] == {"accuracy": expected, "rows": len(rows_of)}
         assert f"accuracy domain={value}" in table
     assert "groups" not in sets["sentiment_validation"]  # a set without the column is scored as a whole

@@ -20,6 +20,7 @@ import train
 from build_model import save_model
 from lora import load_task_adapters
 from model_card import write_model_card
+from run_layout import RunLayout
 
 SECRET = "hf_SECRETxyz"
 CHECKPOINTS = (
@@ -130,7 +131,7 @@ def test_unfinished_run_is_refused_with_how_to_resume(tiny_bert_dir, tmp_path):
 
     train.main(args + ["--resume_from_checkpoint", "true"])  # the latest checkpoint, as Trainer means it
     assert {"config.json", "sentiment", "translation", "checkpoint-12"} <= set(os.listdir(out))
-    assert not (out / train.LORA_BASE).exists()
+    assert not RunLayout(out).lora_base.exists()
     load_task_adapters(str(out))
 
 
@@ -275,11 +276,9 @@ def test_a_failed_card_write_keeps_the_old_card(tmp_path, monkeypatch):
             model_name="m",
             base_model="b",
             labels=["negative", "positive"],
-            metrics={},
-            eval_sets=[],
+            results=[],
             training_data="",
             training_procedure="",
-            signatures={},
         )
     assert os.listdir(tmp_path) == ["README.md"] and (tmp_path / "README.md").read_text() == "old card"
 

@@ -11,6 +11,7 @@ from build_model import build_multitask_model
 from data import DataArguments, load_task_data
 from lora import add_task_adapters, load_task_adapters
 from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
+from run_layout import RunLayout
 from sampling import MultitaskDataset
 
 
@@ -76,6 +77,7 @@ def lora_run(tiny_bert_dir, tmp_path_factory):
 
 
 def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
+    assert RunLayout(lora_run).adapters() == ["sentiment", "translation"] and RunLayout(lora_run).holds_model()
     model = load_task_adapters(str(lora_run))
     tokenizer = AutoTokenizer.from_pretrained(lora_run, trust_remote_code=True)
     batch = tokenizer(ENGLISH, padding=True, return_tensors="pt")
@@ -89,7 +91,8 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
     assert not torch.allclose(sentiment, untrained)  # the trained sentiment head and adapter are in use
     assert model.active_adapter == "translation"
 
-    merged = AutoModelForSeq2SeqLM.from_pretrained(lora_run / "merged-translation", trust_remote_code=True).eval()
+    merged = AutoModelForSeq2SeqLM.from_pretrained(RunLayout(lora_run).merged("translation"), trust_remote_code=True)
+    merged.eval()
     assert not hasattr(merged, "peft_config")
     assert torch.equal(merged.generate(**batch, num_beams=2, max_new_tokens=5), translated)
 
@@ -120,9 +123,9 @@ def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
         tiny_train_args(tiny_bert_dir, tmp_path / "resumed", *common, "--resume_from_checkpoint", str(checkpoint))
     )
     for task in ("sentiment", "translation"):
-        a = load_file(tmp_path / "straight" / task / "adapter_model.safetensors")
-        b = load_file(tmp_path / "resumed" / task / "adapter_model.safetensors")
-        start = load_file(checkpoint / task / "adapter_model.safetensors")
+        a = load_file(RunLayout(tmp_path / "straight").adapter_weights(task))
+        b = load_file(RunLayout(tmp_path / "resumed").adapter_weights(task))
+        start = load_file(RunLayout(checkpoint).adapter_weights(task))
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(b[key], a[key], atol=1e-6, rtol=1e-5, msg=key)

@@ -49,6 +49,25 @@ def test_pipeline_batches_and_takes_settings_per_call(saved, tiny_tokenizer):
         pipe(ENGLISH[0], tasks="summary")
 
 
+def test_top_k_gives_every_class_from_the_same_pass(saved, tiny_model, tiny_tokenizer):
+    pipe = pipeline(model=str(saved), trust_remote_code=True)
+    settings = {"num_beams": 2, "max_new_tokens": 6}
+    plain = pipe(ENGLISH[0], **settings)
+    every = pipe(ENGLISH[0], top_k=None, **settings)
+    with torch.no_grad():
+        probs = tiny_model(**tiny_tokenizer(ENGLISH[0], return_tensors="pt")).sentiment_logits.softmax(-1)[0]
+    assert {k: every[k] for k in plain} == plain  # the usual keys, unchanged
+    ranked = probs.argsort(descending=True).tolist()
+    assert [s["label"] for s in every["scores"]] == [tiny_model.config.id2label[i] for i in ranked]
+    assert [s["score"] for s in every["scores"]] == pytest.approx(sorted(probs.tolist(), reverse=True), abs=1e-6)
+    assert every["scores"][0] == {"label": plain["label"], "score": plain["score"]}
+    assert pipe(ENGLISH[:2], tasks="sentiment", top_k=1)[1]["scores"] == [pipe(ENGLISH[1], tasks="sentiment")]
+    with pytest.raises(ValueError, match="top_k must be a whole number of at least 1, got 0"):
+        pipe(ENGLISH[0], top_k=0)
+    with pytest.raises(ValueError, match="top_k ranks the sentiment classes"):
+        pipe(ENGLISH[0], tasks="translation", top_k=None)
+
+
 def test_predict_command_keeps_every_row(saved, tmp_path):
     rows = [
         {"text": ENGLISH[0]},

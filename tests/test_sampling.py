@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from datasets import Dataset
 
-from sampling import MultitaskBatchSampler, MultitaskDataset
+from sampling import MultitaskBatchSampler, MultitaskDataset, task_shares
 
 
 def dataset(n_sentiment: int, n_translation: int) -> MultitaskDataset:
@@ -96,3 +96,11 @@ def test_source_rows_must_add_up():
     rows = Dataset.from_dict({"input_ids": [[1]] * 4})
     with pytest.raises(ValueError, match="do not add up to its 4 rows"):
         MultitaskDataset({"sentiment": rows}, source_weights={"sentiment": [(3, 1.0)]})
+
+
+@pytest.mark.parametrize("sampling", ["proportional", "temperature", "round_robin"])
+def test_task_shares_are_what_the_sampler_draws_by(sampling):
+    data = dataset(90, 30)
+    sampler = MultitaskBatchSampler(data, batch_size=7, sampling=sampling, temperature=3.0)
+    shares = task_shares(data, batch_size=7, sampling=sampling, temperature=3.0)
+    assert shares == sampler.task_probabilities() and sum(shares.values()) == pytest.approx(1)

@@ -135,7 +135,7 @@ def test_push_uploads_the_finished_folder(finished_run, monkeypatch):
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml"])
-def test_config_file(tiny_bert_dir, tmp_path, suffix):
+def test_json_or_yaml_recipe_sets_every_argument_group(tiny_bert_dir, tmp_path, suffix):
     config = {
         "base_model": str(tiny_bert_dir),
         "decoder_layers": 1,
@@ -152,7 +152,7 @@ def test_config_file(tiny_bert_dir, tmp_path, suffix):
     assert training_args.ddp_find_unused_parameters  # a head unused in a step must not break DDP
 
 
-def test_trimmed_vocabulary_run(tiny_bert_dir, tmp_path):
+def test_trimmed_vocabulary_run_saves_a_smaller_consistent_vocabulary(tiny_bert_dir, tmp_path):
     metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--trim_vocab", "true"))
     model = AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out", trust_remote_code=True)

@@ -1,0 +1,55 @@
+"""The folder of a training run, and of each of its checkpoints: what lies where.
+
+    <output_dir>/config.json, model.safetensors, ...   the model (a LoRA run: the frozen base its adapters apply to)
+    <output_dir>/<task>/adapter_model.safetensors      a LoRA run: one adapter per task (PEFT's folder per adapter)
+    <output_dir>/merged-<task>/                        a LoRA run: a plain model with that task's adapter merged in
+    <output_dir>/.lora-base.partial/                   a LoRA run in progress: its base, saved before training
+    <output_dir>/checkpoint-N/                         Trainer's checkpoints, laid out as the run's folder
+
+Every save and load of a run's folder goes through `RunLayout`.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks import TASKS
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+MODEL_CONFIG = "config.json"  # written last: a folder with it holds a complete model
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    folder: Path
+
+    def __init__(self, folder: str | Path):
+        object.__setattr__(self, "folder", Path(folder))
+
+    @property
+    def model_config(self) -> Path:
+        return self.folder / MODEL_CONFIG
+
+    @property
+    def lora_base(self) -> Path:
+        """Where a LoRA run keeps its frozen base until the final save takes it in."""
+        return self.folder / ".lora-base.partial"
+
+    def adapter(self, task: str) -> Path:
+        """The folder of one task's LoRA adapter."""
+        return self.folder / task
+
+    def adapter_weights(self, task: str) -> Path:
+        return self.adapter(task) / ADAPTER_WEIGHTS
+
+    def merged(self, task: str) -> Path:
+        """A LoRA run's plain export with one task's adapter merged in."""
+        return self.folder / f"merged-{task}"
+
+    def adapters(self) -> list[str]:
+        """The tasks whose LoRA adapter the folder holds."""
+        return [task for task in TASKS if (self.adapter(task) / ADAPTER_CONFIG).is_file()]
+
+    def holds_model(self) -> bool:
+        """Whether a run finished here: its model, or (a LoRA run) an adapter folder of a task."""
+        return self.model_config.is_file() or any(self.adapter(task).is_dir() for task in TASKS)

@@ -1,0 +1,171 @@
+"""One data source: where it is read from, how it is named, and the checks every row passes before training starts.
+
+A source is a local file (`.csv`, `.tsv`, `.json`, `.jsonl`, read by `tables.py`) or a Hub dataset id. Every error
+names the file, the column and the row, and says what to do.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset, load_dataset
+from pyarrow.lib import ArrowException
+
+from tables import SUFFIXES, read_table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    task: str
+    role: str  # "train", "validation" or "test"
+    location: str  # a file path or a Hub dataset id
+    name: str  # how logs, metrics and the card call it
+    weight: float = 1.0
+    concat: int = 1  # pairs joined into one example
+
+    @property
+    def what(self) -> str:
+        return f"{self.task} {self.role} data"
+
+
+def set_name(source: str) -> str:
+    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset'."""
+    path = Path(source)
+    generic = ("train", "test", "valid", "validation", "dev")
+    name = path.parent.name if path.stem in generic and path.parent.name else path.stem
+    return name.replace("-", "_").replace(".", "_")
+
+
+eval_set_name = set_name  # the name the metrics and the card use
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Two sources with one name (two folders' test.jsonl) get suffixes, so that no metric overwrites another."""
+    seen, out = Counter(), []
+    for name in names:
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+def shown(source: str) -> str:
+    """A source as logs show it: a file by its folder and name (a local absolute path says nothing to a reader)."""
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES or path.exists():
+        return str(Path(path.parent.name) / path.name) if path.parent.name else path.name
+    return source
+
+
+def load_split(source: str, dataset_config: str | None, split: str, what: str) -> Dataset:
+    """One split from a local file or the Hub, nested columns flattened ('translation.en')."""
+    path = Path(source)
+    if path.suffix.lower() in SUFFIXES or path.exists():
+        dataset = load_local(path, what)
+    else:
+        try:
+            dataset = load_dataset(source, dataset_config, split=split)
+        except Exception as err:  # the Hub client raises many types; name the source whatever went wrong
+            raise ValueError(
+                f"{what}: cannot load {source!r} (config {dataset_config!r}, split {split!r}): {err}"
+            ) from err
+    return dataset.flatten()
+
+
+def load_local(path: Path, what: str) -> Dataset:
+    """A local file through the project's one reader (`tables.py`, which prediction uses too): every line of a .tsv is
+    one row, a bad row stops the run naming its line, blank lines are skipped."""
+    try:
+        records = read_table(path).records(skip_empty_lines=True)
+    except (ValueError, OSError) as err:
+        raise type(err)(f"{what}: {err}") from err
+    if not records:
+        raise ValueError(f"{what} {str(path)!r} is empty")
+    try:
+        return Dataset.from_list(uniform_types(records))
+    except (ValueError, TypeError, ArrowException) as err:  # e.g. a column holding numbers in some rows, text in others
+        raise ValueError(f"{what}: cannot make a table of {str(path)!r}: {err}") from err
+
+
+def uniform_types(records: list[dict]) -> list[dict]:
+    """A column whose values mix types (label names and class ids, say) as text, which a table column can hold and
+    `label_ids` still reads; missing fields stay missing."""
+    kinds = {}
+    for record in records:
+        for key, value in record.items():
+            if value is not None:
+                kinds.setdefault(key, set()).add(type(value))
+    mixed = {key for key, types in kinds.items() if len(types) > 1}
+    if not mixed:
+        return records
+    return [{k: str(v) if k in mixed and v is not None else v for k, v in r.items()} for r in records]
+
+
+def check_columns(dataset: Dataset, columns: list[str], source: str, what: str) -> None:
+    """Every column exists, the split has rows."""
+    for column in columns:
+        if column not in dataset.column_names:
+            raise ValueError(f"{what} {source!r} has no column {column!r} (columns: {', '.join(dataset.column_names)})")
+    if len(dataset) == 0:
+        raise ValueError(f"{what} {source!r} is empty")
+
+
+def check_texts(dataset: Dataset, column: str, source: str, what: str) -> None:
+    empty = [i for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
+    if empty:
+        raise ValueError(
+            f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), "
+            f"first at row(s) {empty[:5]}"
+        )
+
+
+def label_ids(values: list, label2id: dict[str, int], source: str, column: str) -> list[int]:
+    """Label names or class ids -> class ids of the model's config."""
+    id2label = {i: name for name, i in label2id.items()}
+    ids = []
+    for row, value in enumerate(values):
+        if isinstance(value, str) and value in label2id:
+            ids.append(label2id[value])
+        elif isinstance(value, str) and value.strip().isdigit() and int(value) in id2label:  # an id read from CSV
+            ids.append(int(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and value in id2label:
+            ids.append(value)
+        else:
+            known = ", ".join(f"{name} ({i})" for name, i in label2id.items())
+            raise ValueError(f"{source!r}, column {column!r}, row {row}: unknown label {value!r} (known: {known})")
+    return ids
+
+
+def warn_if_degenerate(texts: list[str], labels: list | None, source: Source) -> None:
+    """Training data that cannot teach the task (one class only, one text repeated) trains without error and
+    yields a useless model: say so loudly before training starts."""
+    if source.role != "train":
+        return
+    if len(texts) > 1 and len(set(texts)) == 1:
+        logger.warning(
+            "%s %s: all %d rows hold the same text; the model will learn nothing from it",
+            source.what,
+            shown(source.location),
+            len(texts),
+        )
+    if labels is not None and len(labels) > 1 and len(set(labels)) == 1:
+        logger.warning(
+            "%s %s: every row has the same label (%r); the classifier will learn to answer only that",
+            source.what,
+            shown(source.location),
+            labels[0],
+        )
+
+
+def join_pairs(dataset: Dataset, k: int, columns: list[str], seed: int = 0) -> Dataset:
+    """Every `k` pairs of a fixed shuffle joined into one (texts joined by a space): `len(dataset) // k` longer
+    examples, each sentence of which is still translated one to one."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
+    groups = [order[i : i + k] for i in range(0, len(order) - k + 1, k)]
+    texts = {column: dataset[column] for column in columns}
+    return Dataset.from_dict(
+        {column: [" ".join(values[i] for i in group) for group in groups] for column, values in texts.items()}
+    )
