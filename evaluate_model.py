@@ -5,11 +5,12 @@
     python evaluate_model.py --model you/multitask-bert --revision <commit> --sentiment_test nyu-mll/glue \\
         --sentiment_dataset_config sst2 --sentiment_test_split validation --max_samples 500
 
-Test sets are read and checked by `data.py` exactly as training reads its `--*_test` sets (the same column options and
-the same errors), and predicted and scored by `evaluation.py` as training's evaluations are (sentiment: the argmax of
-the sentiment logits; translation: beam search, decoded as the pipeline decodes; the scores of `metrics.py`).
-`--group_column` adds the score per value of that column (e.g. a `domain` column) to the sets of the tasks that have
-one (`grouped_metric` in `tasks.TASKS`: the sentiment accuracy).
+Test sets are read and checked by `multitask_bert/data.py` exactly as training reads its `--*_test` sets (the same
+column options and the same errors), and predicted and scored by `multitask_bert/evaluation.py` as training's
+evaluations are (sentiment: the argmax of the sentiment logits; translation: beam search, decoded as the pipeline
+decodes; the scores of `multitask_bert/metrics.py`). `--group_column` adds the score per value of that column (e.g. a
+`domain` column) to the sets of the tasks that have one (`grouped_metric` in `multitask_bert.tasks.TASKS`: the
+sentiment accuracy).
 
 The results table goes to standard output, progress and logs to standard error. `--output_json` writes every score,
 the sacreBLEU signatures, the settings, the model and its revision and the rows of each set; `--add_to_card` adds the
@@ -30,16 +31,17 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser
 
-from atomic import atomic_file
-from data import DataArguments, EvalSet, column_options, load_task_data, task_options
-from evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
-from model_card import add_eval_results, eval_results, is_local
-from run_layout import RunLayout
-from tasks import TASKS
+from multitask_bert import configure_logging
+from multitask_bert.atomic import atomic_file
+from multitask_bert.card import add_eval_results, eval_results, is_local
+from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
+from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
+from multitask_bert.run_layout import RunLayout
+from multitask_bert.tasks import TASKS
 
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
 GROUPED = [task for task in TASKS.values() if task.grouped_metric]  # the tasks --group_column applies to
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("multitask_bert.evaluate_model")  # under the project's one logger
 
 
 class _EvaluateChecks:
@@ -132,7 +134,8 @@ EvaluateArguments = dataclasses.make_dataclass(
 
 
 def data_arguments(args) -> DataArguments:
-    """Training's data arguments with test sets only: `data.py` loads and checks them as it loads training's."""
+    """Training's data arguments with test sets only: `multitask_bert/data.py` loads and checks them as it loads
+    training's."""
     sources = {}
     for task in TASKS:
         sources |= {f"{task}_train": None, f"{task}_validation": None, f"{task}_test": getattr(args, f"{task}_test")}
@@ -315,5 +318,5 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    configure_logging()
     sys.exit(cli())

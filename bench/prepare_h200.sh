@@ -6,7 +6,7 @@
 # Both folders are git-ignored: copy them to the GPU host with the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python bench/bench_speed.py --preset h200 --save_batches bench/batches/h200.json
+python -m bench.bench_speed --preset h200 --save_batches bench/batches/h200.json
 version=$(python -c "import transformers; print(transformers.__version__)")
 rm -rf bench/wheels
 python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

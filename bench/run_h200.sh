@@ -16,5 +16,5 @@ if compgen -G "bench/wheels/*.whl" >/dev/null; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-PYTHONUNBUFFERED=1 python3 bench/bench_speed.py --preset h200 --batches bench/batches/h200.json --weights random \
+PYTHONUNBUFFERED=1 python3 -m bench.bench_speed --preset h200 --batches bench/batches/h200.json --weights random \
   --out "${OUT:-.}/bench.json" "$@" 2>&1 | tee "${OUT:-.}/bench.log"

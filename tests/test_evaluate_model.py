@@ -8,14 +8,13 @@ import sys
 import pytest
 import sacrebleu
 import torch
-from conftest import DEMO_DATA, ROOT
+from conftest import DEMO_DATA, ROOT, write_jsonl
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from sklearn.metrics import accuracy_score, f1_score
 
 import evaluate_model
-import metrics
-from build_model import save_model
-from data import DataArguments, load_task_data
+from multitask_bert import metrics
+from multitask_bert.data import DataArguments, load_task_data
 
 SENTIMENT = str(DEMO_DATA / "sentiment_validation.jsonl")
 TRANSLATION = str(DEMO_DATA / "translation_validation.jsonl")
@@ -34,7 +33,7 @@ out = {
     "sentiment": evaluate.load(path, config_name="sentiment").compute(predictions=predicted, references=labels),
     "by_type": evaluate.load(path).compute(predictions=predicted, references=labels),
     "module_file": sys.modules[type(translation).__module__].__file__,
-    "checkout_importable": importlib.util.find_spec("metrics") is not None,
+    "checkout_importable": importlib.util.find_spec("multitask_bert") is not None,
 }
 print(json.dumps(out, ensure_ascii=False))
 """
@@ -45,7 +44,7 @@ def test_metric_module_loads_by_path_offline_and_equals_sacrebleu_and_sklearn(tm
     # offline, and any connection attempt goes to a closed local port: loading must need no network
     env.update(HF_EVALUATE_OFFLINE="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     env.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9", OMP_NUM_THREADS="1")
-    arguments = json.dumps([str(ROOT / "metrics.py"), HYPOTHESES, REFERENCES, PREDICTED, LABELS])
+    arguments = json.dumps([str(ROOT / "multitask_bert" / "metrics.py"), HYPOTHESES, REFERENCES, PREDICTED, LABELS])
     done = subprocess.run(
         [sys.executable, "-c", LOAD_OFFLINE, arguments],
         cwd=tmp_path,
@@ -86,20 +85,13 @@ def test_metric_module_loads_by_path_offline_and_equals_sacrebleu_and_sklearn(tm
 
 
 @pytest.fixture
-def saved(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
-    return tmp_path / "model"
-
-
-@pytest.fixture
 def domain_set(tmp_path):
     """Sentiment rows with a domain column (one row without a domain)."""
     rows = [json.loads(line) for line in (DEMO_DATA / "sentiment_validation.jsonl").read_text().splitlines()[:9]]
     domains = ["films", "food", "shops"] * 3
     domains[4] = None
     path = tmp_path / "reviews_mr" / "test.jsonl"
-    path.parent.mkdir()
-    path.write_text("".join(json.dumps({**r, "domain": d} if d else r) + "\n" for r, d in zip(rows, domains)))
+    write_jsonl(path, [{**r, "domain": d} if d else r for r, d in zip(rows, domains)])
     return path, rows, domains
 
 

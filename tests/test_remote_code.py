@@ -13,12 +13,12 @@ from conftest import ENGLISH, MARATHI, tiny_train_args
 from transformers import AutoTokenizer
 
 import train
-from build_model import save_model
 from modeling_multitask import (
     MultitaskBertForConditionalGeneration,
     MultitaskBertForSequenceClassification,
     MultitaskBertModel,
 )
+from multitask_bert.build import save_model
 
 
 def run_fresh(code: str, cwd, *arguments: str) -> str:
@@ -28,7 +28,7 @@ def run_fresh(code: str, cwd, *arguments: str) -> str:
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(cwd / "modules"), OMP_NUM_THREADS="1")
     guard = (
         "import importlib.util, sys\n"
-        "for name in ('modeling_multitask', 'configuration_multitask', 'pipeline_multitask', 'build_model'):\n"
+        "for name in ('modeling_multitask', 'configuration_multitask', 'pipeline_multitask', 'multitask_bert'):\n"
         "    assert importlib.util.find_spec(name) is None, f'{name} is importable: remote code would not run'\n"
     )
     done = subprocess.run(

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 from datasets import Dataset
 
-from sampling import MultitaskBatchSampler, MultitaskDataset, task_shares
+from multitask_bert.sampling import MultitaskBatchSampler, MultitaskDataset, task_shares
 
 
 def dataset(n_sentiment: int, n_translation: int) -> MultitaskDataset:

@@ -11,14 +11,6 @@ import torch
 from conftest import ENGLISH, MARATHI
 from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from build_model import save_model
-
-
-@pytest.fixture
-def saved(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path)
-    return tmp_path
-
 
 def inputs(tokenizer):
     enc = tokenizer(ENGLISH, padding=True, return_tensors="pt")

@@ -13,14 +13,14 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ENGLISH, ROOT, tiny_train_args
-from huggingface_hub import SpaceCard
+from huggingface_hub import HfApi, SpaceCard
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from transformers import pipeline
 
 import space
 import train
-from build_model import save_model
+from multitask_bert.space import MODEL_PACKAGES, gradio_version, push_space, write_model_requirements, write_space
 
 APP_PACKAGES = {"gradio", "transformers", "torch"}  # what a Space's app.py may import besides the standard library
 
@@ -80,24 +80,24 @@ def check_run(names: set[str], code: str, cwd: Path) -> str:
 
 
 def test_space_folder_card_settings_and_requirements(tmp_path):
-    out = space.write_space("someone/mt", tmp_path / "space", revision="abc123", space_id="someone/mt-demo")
+    out = write_space("someone/mt", tmp_path / "space", revision="abc123", space_id="someone/mt-demo")
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "app.py", "requirements.txt", "space_config.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # written aside, moved in whole
     card = SpaceCard.load(out / "README.md")
     assert card.data.sdk == "gradio" and card.data.models == ["someone/mt"] and card.data.app_file == "app.py"
-    assert card.data.sdk_version == space.gradio_version() == importlib.metadata.version("gradio")  # as tested
+    assert card.data.sdk_version == gradio_version() == importlib.metadata.version("gradio")  # as tested
     assert card.data.python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert card.data.license == "mit" and card.data.pinned is False
     assert {"title", "emoji", "colorFrom", "colorTo"} <= set(card.data.to_dict())
     assert json.loads((out / "space_config.json").read_text()) == {"model": "someone/mt", "revision": "abc123"}
     assert (out / "app.py").read_bytes() == (ROOT / "app.py").read_bytes()
     wanted = (out / "requirements.txt").read_text().split()
-    assert [canonicalize_name(Requirement(line).name) for line in wanted] == list(space.MODEL_PACKAGES)
+    assert [canonicalize_name(Requirement(line).name) for line in wanted] == list(MODEL_PACKAGES)
     assert set(wanted) <= set((ROOT / "requirements.txt").read_text().split())  # the project's bounds, once
     with pytest.raises(FileExistsError):
-        space.write_space("someone/other", out)
+        write_space("someone/other", out)
     assert json.loads((out / "space_config.json").read_text())["model"] == "someone/mt"  # the old one is kept
-    space.write_space("someone/other", out, replace=True)
+    write_space("someone/other", out, replace=True)
     assert SpaceCard.load(out / "README.md").data.models == ["someone/other"]
 
 
@@ -112,11 +112,11 @@ def test_space_app_imports_nothing_of_the_project():
 
 def test_local_model_folder_makes_a_local_space_only(tmp_path, capsys):
     (tmp_path / "model").mkdir()
-    out = space.write_space(str(tmp_path / "model"), tmp_path / "space")
+    out = write_space(str(tmp_path / "model"), tmp_path / "space")
     assert json.loads((out / "space_config.json").read_text()) == {"model": str(tmp_path / "model"), "revision": None}
     assert SpaceCard.load(out / "README.md").data.models is None  # no Hub id to link
     with pytest.raises(ValueError, match="which the Hub cannot reach: push the model first"):
-        space.push_space(out, "someone/demo")
+        push_space(out, "someone/demo")
     with pytest.raises(SystemExit):
         space.parse_args(["--model", str(tmp_path / "model"), "--out", "x", "--space_id", "a/b", "--push"])
     assert "is a local folder the Space cannot reach" in capsys.readouterr().err
@@ -130,23 +130,23 @@ def test_local_model_folder_makes_a_local_space_only(tmp_path, capsys):
 def test_a_hub_id_that_is_also_a_local_folder_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "someone" / "mt").mkdir(parents=True)  # e.g. --output_dir someone/mt --hub_model_id someone/mt
-    out = space.write_space("someone/mt", tmp_path / "local")
+    out = write_space("someone/mt", tmp_path / "local")
     assert json.loads((out / "space_config.json").read_text())["model"] == str(tmp_path / "someone" / "mt")
-    out = space.write_space("someone/mt", tmp_path / "hub", on_hub=True)  # what train.py says after its push
+    out = write_space("someone/mt", tmp_path / "hub", on_hub=True)  # what train.py says after its push
     assert json.loads((out / "space_config.json").read_text())["model"] == "someone/mt"
     assert SpaceCard.load(out / "README.md").data.models == ["someone/mt"]
 
 
 def test_push_creates_a_gradio_space_and_uploads_the_folder(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(space.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
 
     def upload(self, **kw):
         files = sorted(p.name for p in Path(kw["folder_path"]).iterdir())
         calls.append(("upload", kw["repo_id"], kw["repo_type"], files))
         return SimpleNamespace(oid="f00d")
 
-    monkeypatch.setattr(space.HfApi, "upload_folder", upload)
+    monkeypatch.setattr(HfApi, "upload_folder", upload)
     out = tmp_path / "space"
     space.main(
         ["--model", "someone/mt", "--model_revision", "abc", "--out", str(out), "--space_id", "me/demo", "--push"]
@@ -157,15 +157,14 @@ def test_push_creates_a_gradio_space_and_uploads_the_folder(tmp_path, monkeypatc
     assert uploaded == ("upload", "me/demo", "space", ["README.md", "app.py", "requirements.txt", "space_config.json"])
 
 
-def test_saved_folder_runs_with_only_its_requirements(tiny_model, tiny_tokenizer, tmp_path):
-    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
-    requirements = space.write_model_requirements(tmp_path / "model")
+def test_saved_folder_runs_with_only_its_requirements(saved, tmp_path):
+    requirements = write_model_requirements(saved)
     names = requirement_names(requirements)
-    assert names == set(space.MODEL_PACKAGES)  # no sentencepiece or protobuf: tokenizer.json is enough
-    expected = pipeline(model=str(tmp_path / "model"), trust_remote_code=True)(ENGLISH[0], num_beams=2)
+    assert names == set(MODEL_PACKAGES)  # no sentencepiece or protobuf: tokenizer.json is enough
+    expected = pipeline(model=str(saved), trust_remote_code=True)(ENGLISH[0], num_beams=2)
     code = (
         "import json\nfrom transformers import pipeline\n"
-        f"pipe = pipeline(model={str(tmp_path / 'model')!r}, trust_remote_code=True)\n"
+        f"pipe = pipeline(model={str(saved)!r}, trust_remote_code=True)\n"
         f"print(json.dumps(pipe({ENGLISH[0]!r}, num_beams=2)))\n"
     )
     output = check_run(names, code, cwd=tmp_path)
@@ -187,8 +186,8 @@ def test_training_needs_no_demo_or_test_packages(tiny_bert_dir, tmp_path):
         "--load_best_model_at_end",
         "false",
     )
-    code = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport train\ntrain.main({args!r})\n"
-    check_run(names, code, cwd=tmp_path)  # the project is on the path here: training runs from the checkout
+    code = f"import train\ntrain.main({args!r})\n"
+    check_run(names, code, cwd=ROOT)  # from the project's root, which puts it on the path: training runs from there
     assert (tmp_path / "out" / "config.json").is_file() and (tmp_path / "out" / "requirements.txt").is_file()
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tables import Row, read_table
+from multitask_bert.tables import Row, read_table
 
 
 def write(tmp_path, name: str, data: bytes | str):

@@ -12,9 +12,9 @@ from conftest import DEMO_DATA, tiny_train_args
 from huggingface_hub import ModelCard, SpaceCard
 from transformers import AutoModel, AutoTokenizer, pipeline
 
-import space
 import train
-from model_card import WIDGET_GENERATION, WIDGET_TEXTS
+from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS
+from multitask_bert.space import model_requirements
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_card_widget_shows_what_the_saved_model_gives(finished_run):
         for text, result in zip(WIDGET_TEXTS, results, strict=True)
     ]
     assert "Live demo: none linked yet" in card.text and "python space.py --model" in card.text
-    assert (out / "requirements.txt").read_text().splitlines()[1:] == space.model_requirements().splitlines()
+    assert (out / "requirements.txt").read_text().splitlines()[1:] == model_requirements().splitlines()
 
 
 def test_push_uploads_the_finished_folder(finished_run, monkeypatch):

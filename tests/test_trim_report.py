@@ -7,14 +7,9 @@ import shutil
 import subprocess
 import sys
 
-from conftest import DEMO_DATA, ROOT
+from conftest import DEMO_DATA, ROOT, write_jsonl
 
-SCRIPT = str(ROOT / "bench" / "trim_report.py")
-
-
-def write_jsonl(path, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+SCRIPT = [sys.executable, "-m", "bench.trim_report"]  # from the project's root
 
 
 def test_reports_pieces_kept_and_held_out_lengths(tmp_path):
@@ -25,9 +20,7 @@ def test_reports_pieces_kept_and_held_out_lengths(tmp_path):
     for folder in ("tatoeba_en_mr/valid.jsonl", "ntrex128_en_mr/test.jsonl", "tico19_en_mr/test.jsonl"):
         (tmp_path / folder).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(DEMO_DATA / "translation_validation.jsonl", tmp_path / folder)
-    done = subprocess.run(
-        [sys.executable, SCRIPT, "--data", str(tmp_path)], capture_output=True, text=True, timeout=600
-    )
+    done = subprocess.run([*SCRIPT, "--data", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     kept = re.search(r"vocabulary trimmed from 250,002 to ([\d,]+) pieces", done.stdout)
     assert kept and int(kept.group(1).replace(",", "")) < 250_002
@@ -41,7 +34,5 @@ def test_reports_pieces_kept_and_held_out_lengths(tmp_path):
 
 
 def test_missing_data_is_named(tmp_path):
-    done = subprocess.run(
-        [sys.executable, SCRIPT, "--data", str(tmp_path)], capture_output=True, text=True, timeout=600
-    )
+    done = subprocess.run([*SCRIPT, "--data", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0 and str(tmp_path / "sst2" / "train.jsonl") in done.stderr

@@ -5,8 +5,8 @@ import torch
 from conftest import ENGLISH, MARATHI
 from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
 
-from build_model import save_model
-from trim_vocab import pieces_per_sentence, trim_vocabulary
+from multitask_bert.build import save_model
+from multitask_bert.trim_vocab import pieces_per_sentence, trim_vocabulary
 
 
 def test_trimmed_model_computes_the_same_on_kept_pieces(tiny_model, tiny_tokenizer, tmp_path):

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from atomic import atomic_file
-from evaluation import SetResult, signatures
-from sources import shown
-from tasks import TASKS
+from . import ROOT
+from .atomic import atomic_file
+from .evaluation import SetResult, signatures
+from .sources import shown
+from .tasks import TASKS
 
-TEMPLATE = Path(__file__).resolve().parent / "model_card.md"
+TEMPLATE = ROOT / "model_card.md"
 # The card's widget examples, and how their outputs are made: the demo page's settings, so that the Space shows what
 # the card shows.
 WIDGET_TEXTS = ["The film was wonderful.", "Where is the railway station?"]

@@ -36,12 +36,12 @@ from transformers.trainer_utils import (
     sort_checkpoints,
 )
 
-from atomic import atomic_contents, atomic_file, move_into_place, retire
-from data import EvalSet
-from evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
-from run_layout import RunLayout
-from sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
-from tasks import TASKS
+from .atomic import atomic_contents, atomic_file, move_into_place, retire
+from .data import EvalSet
+from .evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
+from .run_layout import RunLayout
+from .sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
+from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ figures compare with published ones; sentiment scores are scikit-learn's accurac
 
 The same file is a local `evaluate` metric module, loaded by its path (offline too, `HF_EVALUATE_OFFLINE=1`):
 
-    scorer = evaluate.load("metrics.py", config_name="translation")  # or "sentiment"; none: told by the input type
+    # config_name "translation" or "sentiment"; none: the type of the input tells it
+    scorer = evaluate.load("multitask_bert/metrics.py", config_name="translation")
     scorer.compute(predictions=hypotheses, references=references)
     # {'bleu': 12.3, 'chrf': 40.1, 'chrfpp': 38.2, 'signatures': {'bleu': 'nrefs:1|case:mixed|...', ...}}
 

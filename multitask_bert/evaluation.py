@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from data import EvalSet
-from sources import shown
-from tasks import TASKS
+from .data import EvalSet
+from .sources import shown
+from .tasks import TASKS
 
 
 @dataclass

@@ -12,7 +12,7 @@ Every save and load of a run's folder goes through `RunLayout`.
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import TASKS
+from .tasks import TASKS
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

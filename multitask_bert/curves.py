@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a training machine
 import matplotlib.pyplot as plt  # noqa: E402
 
-from atomic import atomic_file  # noqa: E402
-from tasks import metric_scale  # noqa: E402
+from .atomic import atomic_file  # noqa: E402
+from .tasks import metric_scale  # noqa: E402
 
 CURVES_FILE = "training_curves.png"
 

@@ -12,12 +12,12 @@ and the options naming its columns (`--text_column`, ...).
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
 
-from sources import (
+from . import ROOT
+from .sources import (
     Source,
     check_columns,
     check_texts,
@@ -28,11 +28,11 @@ from sources import (
     unique_names,
     warn_if_degenerate,
 )
-from tasks import TASKS, Task
+from .tasks import TASKS, Task
 
 logger = logging.getLogger(__name__)
 
-DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+DEMO_DATA = ROOT / "demo_data"
 NONE = ("", "none", "None")
 ROLES = ("train", "validation", "test")
 MAX_SAMPLES = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}

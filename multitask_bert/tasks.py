@@ -14,8 +14,8 @@ from datasets import Dataset
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 from transformers.modeling_outputs import BaseModelOutput
 
-from metrics import sentiment_scores, translation_scores
-from sources import Source, check_texts, label_ids
+from .metrics import sentiment_scores, translation_scores
+from .sources import Source, check_texts, label_ids
 
 
 @dataclass(frozen=True)

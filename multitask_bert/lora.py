@@ -9,8 +9,8 @@ import logging
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModel
 
-from run_layout import RunLayout
-from tasks import TASKS
+from .run_layout import RunLayout
+from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
 

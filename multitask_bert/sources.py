@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset, load_dataset
 from pyarrow.lib import ArrowException
 
-from tables import SUFFIXES, read_table
+from .tables import SUFFIXES, read_table
 
 logger = logging.getLogger(__name__)
 

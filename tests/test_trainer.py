@@ -1,0 +1,75 @@
+"""The multi-task Trainer's own parts, each on a few steps of a tiny model: per-task loss weights, per-task losses in
+the training log, and the combined score that chooses the best checkpoint."""
+
+import math
+
+import pytest
+import torch
+from conftest import tiny_trainer
+
+from multitask_bert.evaluation import SetResult, combined_score
+from multitask_bert.trainer import MultitaskTrainer
+
+
+def train_steps(base, output_dir, **overrides) -> tuple[dict[str, torch.Tensor], MultitaskTrainer]:
+    """One epoch of 4 one-task batches (8 + 8 demo examples, batches of 4, so both tasks come up), logged every 2
+    steps: the weights before training and the trained Trainer."""
+    torch.manual_seed(0)
+    trainer = tiny_trainer(
+        base,
+        8,
+        output_dir=str(output_dir),
+        num_train_epochs=1,
+        logging_steps=2,
+        learning_rate=1e-2,
+        # no decoupled weight decay: it shrinks every weight that gets a gradient, even a zero one, whatever the loss
+        weight_decay=0.0,
+        **overrides,
+    )
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    return before, trainer
+
+
+def changed(before: dict[str, torch.Tensor], model, prefix: str) -> list[str]:
+    after = model.state_dict()
+    return [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+
+
+def test_zero_sentiment_loss_weight_leaves_the_classifier_unchanged(tiny_bert_dir, tmp_path):
+    before, trainer = train_steps(tiny_bert_dir, tmp_path / "zero", sentiment_loss_weight=0.0)
+    assert changed(before, trainer.model, "classifier.") == []
+    assert changed(before, trainer.model, "decoder.")  # translation still trained
+    logged = [h["loss_sentiment"] for h in trainer.state.log_history if "loss_sentiment" in h]
+    assert logged and all(loss > 0 for loss in logged)  # the log shows the task's own loss, not the weighted one
+
+    before, trainer = train_steps(tiny_bert_dir, tmp_path / "one")  # the default weight, 1: the same steps move it
+    assert changed(before, trainer.model, "classifier.")
+
+
+def test_training_log_has_each_tasks_loss(tiny_bert_dir, tmp_path):
+    _, trainer = train_steps(tiny_bert_dir, tmp_path / "run")
+    logs = [h for h in trainer.state.log_history if "loss" in h]  # the training logs (the last entry sums up)
+    assert len(logs) == 2
+    for task in ("sentiment", "translation"):
+        values = [h[f"loss_{task}"] for h in logs if f"loss_{task}" in h]
+        assert values, f"no loss_{task} in {logs}"
+        assert all(math.isfinite(v) and v > 0 for v in values)
+
+
+def result(name: str, task: str, scores: dict[str, float]) -> SetResult:
+    return SetResult(name, task, "validation", name, rows=10, scores=scores, signatures={})
+
+
+def test_combined_score_is_the_mean_over_tasks_of_each_primary_metric_on_0_to_100():
+    results = [
+        result("sst2", "sentiment", {"accuracy": 0.8, "f1": 0.1}),
+        result("reviews", "sentiment", {"accuracy": 0.6, "f1": 0.2}),
+        result("tatoeba", "translation", {"bleu": 5.0, "chrf": 50.0, "chrfpp": 30.0}),
+        result("flores", "translation", {"bleu": 1.0, "chrf": 60.0, "chrfpp": 40.0}),
+    ]
+    # sentiment: 100 x mean(0.8, 0.6) = 70; translation: mean chrF++ (30, 40) = 35; combined: (70 + 35) / 2
+    assert combined_score(results) == pytest.approx(52.5)
+    # each task counts once, however many sets it has; its other metrics do not enter
+    assert combined_score(results[:1] + results[2:]) == pytest.approx((80 + 35) / 2)
+    assert combined_score(results[:2]) == pytest.approx(70.0)
