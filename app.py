@@ -1,12 +1,14 @@
 """Demo page, as a Hugging Face Space runs it: type English, see its sentiment and its Marathi translation.
 
+python app.py                                         # the shipped model, reference/
 python app.py --model outputs/multitask-bert          # any saved folder or Hub id
 MODEL=you/multitask-bert python app.py                # a Space variable names the model
 
 The model: --model, else the variable MODEL, else space_config.json beside this file (what space.py writes into a
-Space folder), else outputs/multitask-bert; its commit: --revision, MODEL_REVISION, or the revision
-space_config.json names with its model. The page listens on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both),
-127.0.0.1:7860 when unset (PORT is read when GRADIO_SERVER_PORT is not set); --host and --port override them.
+Space folder), else the trained model the project ships (reference/ beside this file); its commit: --revision,
+MODEL_REVISION, or the revision space_config.json names with its model. The page listens on
+GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both), 127.0.0.1:7860 when unset (PORT is read when
+GRADIO_SERVER_PORT is not set); --host and --port override them.
 
 It runs as a Space's app.py on its own: it imports gradio and transformers only, nothing of this project.
 """
@@ -24,8 +26,8 @@ EXAMPLES = ["The film was wonderful and the actors were superb.", "Where is the 
 # A public page must not let one request tie up the model: longer text is refused before the model runs.
 MAX_CHARS = 2000
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860  # loopback unless told otherwise: a laptop run is not published
-DEFAULT_MODEL = "outputs/multitask-bert"
 SETTINGS = Path(__file__).resolve().parent / "space_config.json"
+DEFAULT_MODEL = str(Path(__file__).resolve().parent / "reference")  # the trained model the project ships
 # Outputs must read as results, not as disabled fields: full-contrast text (Gradio greys out a non-interactive
 # textbox), and Marathi in a Devanagari font when the visitor has one (the theme's Latin font has no such glyphs).
 DEVANAGARI_FONTS = '"Noto Sans Devanagari", "Lohit Devanagari", "Nirmala UI", "Mangal", "Kohinoor Devanagari"'

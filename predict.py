@@ -1,6 +1,6 @@
 """Prediction command: sentiment and/or Marathi translation for English sentences, JSON Lines out.
 
-    python predict.py --model outputs/multitask-bert --text "The film was wonderful." "Where is the station?"
+    python predict.py --text "The film was wonderful." "Where is the station?"   # the shipped model, reference/
     python predict.py --model you/multitask-bert --input sentences.jsonl --text_column text --output predictions.jsonl
     python predict.py --model outputs/multitask-bert --input reviews.csv --task sentiment --batch_size 64
 
@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
 from tqdm.auto import tqdm
@@ -34,10 +35,15 @@ SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has the
 # str.splitlines() ends a line at each of them.
 LINE_BREAK_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
+# The trained model the project ships: real predictions without training first.
+REFERENCE = str(Path(__file__).resolve().parent / "reference")
+
 
 @dataclass
 class PredictArguments:
-    model: str = field(metadata={"help": "a saved model folder or a Hub id"})
+    model: str = field(
+        default=REFERENCE, metadata={"help": "a saved model folder or a Hub id (the shipped reference model if unset)"}
+    )
     text: list[str] | None = field(default=None, metadata={"help": "one or more sentences"})
     input: str | None = field(default=None, metadata={"help": "a .jsonl, .json, .csv or .tsv file of sentences"})
     text_column: str = field(default="text", metadata={"help": "column or JSON field holding the sentence"})

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -115,7 +116,8 @@ def test_type_submit_and_read_both_results(app_url, tmp_path):
 
 def test_address_from_flags_then_environment_then_loopback(capsys):
     args = app.parse_args([], environ={}, settings={})
-    assert (args.host, args.port, args.model, args.revision) == ("127.0.0.1", 7860, "outputs/multitask-bert", None)
+    assert (args.host, args.port, args.model, args.revision) == ("127.0.0.1", 7860, app.DEFAULT_MODEL, None)
+    assert (Path(app.DEFAULT_MODEL) / "config.json").is_file(), "the shipped reference model is the page's default"
     space = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861", "MODEL": "you/m", "MODEL_REVISION": "abc"}
     args = app.parse_args([], environ=space, settings={"model": "you/other", "revision": "def"})
     assert (args.host, args.port, args.model, args.revision) == ("0.0.0.0", 7861, "you/m", "abc")
