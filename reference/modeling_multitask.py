@@ -56,7 +56,8 @@ class MultitaskBertOutput(ModelOutput):
     cache (`EncoderDecoderCache`, *optional*):
         The decoder's self- and cross-attention keys and values, for incremental decoding.
     encoder_last_hidden_state (`torch.FloatTensor` of shape `(batch_size, source_length, hidden_size)`):
-        The shared encoder's output.
+        The shared encoder's output; `generate(encoder_outputs=BaseModelOutput(last_hidden_state=...))` translates
+        from it without encoding again.
     """
 
     loss: torch.FloatTensor | None = None
@@ -81,12 +82,14 @@ class MultitaskBertSentimentHead(nn.Module):
         self.dropout = nn.Dropout(config.encoder.hidden_dropout_prob if dropout is None else dropout)
         self.out_proj = nn.Linear(config.encoder.hidden_size, config.num_labels)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # hidden_states: [B, S, H], attention_mask: [B, S] (1 = token, 0 = padding) -> [B, num_labels]
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        # hidden_states: [B, S, H], attention_mask: [B, S] (1 = token, 0 = padding; None: no padding) -> [B, labels]
         if self.pooling == "cls":
             pooled = hidden_states[:, 0]
+        elif attention_mask is None:
+            pooled = hidden_states.sum(dim=1) / hidden_states.shape[1]
         else:
-            mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)
+            mask = attention_mask.unsqueeze(-1).to(hidden_states.dtype)  # [B, S, 1]
             pooled = (hidden_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return self.out_proj(self.dropout(pooled))
 
@@ -108,13 +111,16 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
         "lm_head.predictions.decoder.weight": "encoder.embeddings.word_embeddings.weight",
         "lm_head.predictions.decoder.bias": "lm_head.predictions.bias",
     }
-    # Trainer would count the leading start token of each target as a scored token when it normalises the loss over
-    # an accumulation window; each batch's mean loss is used instead.
+    # The loss is always the mean over the batch's scored items (sentences, or target tokens but -100), and Trainer
+    # passes no `num_items_in_batch`: its token count would include the leading start token of every target, which is
+    # a decoder input, not a scored token (see `MultitaskBertModel.strip_decoder_start`).
     accepts_loss_kwargs = False
     # Tied copies are never written, so a state dict loaded back (Trainer's best checkpoint) lacks them by design.
     _keys_to_ignore_on_save = list(_tied_weights_keys)
 
+    # Copied from transformers.models.bert.modeling_bert.BertPreTrainedModel._init_weights
     def _init_weights(self, module):
+        """Initialize the weights"""
         super()._init_weights(module)
         if isinstance(module, BertLMPredictionHead):
             init.zeros_(module.bias)
@@ -124,7 +130,14 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
 
 
 class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
-    """The full multi-task model: both heads on the shared encoder. `generate()` translates."""
+    """The full multi-task model: both heads on the shared encoder. `generate()` translates.
+
+    Encoding once for both tasks (what the pipeline and the trainer's evaluation do):
+
+        out = model(input_ids=input_ids, attention_mask=attention_mask)  # out.sentiment_logits: [B, num_labels]
+        encoder_outputs = BaseModelOutput(last_hidden_state=out.encoder_last_hidden_state)  # [B, S, H]
+        generated = model.generate(encoder_outputs=encoder_outputs, attention_mask=attention_mask)  # [B, T]
+    """
 
     _auto_class = "AutoModel"
 
@@ -164,9 +177,11 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         self.encoder.set_input_embeddings(value)
         self.decoder.set_input_embeddings(value)
 
+    # Copied from transformers.models.bert.modeling_bert.BertForMaskedLM.get_output_embeddings with cls->lm_head
     def get_output_embeddings(self):
         return self.lm_head.predictions.decoder
 
+    # Copied from transformers.models.bert.modeling_bert.BertForMaskedLM.set_output_embeddings with cls->lm_head
     def set_output_embeddings(self, new_embeddings):
         self.lm_head.predictions.decoder = new_embeddings
         self.lm_head.predictions.bias = new_embeddings.bias
@@ -201,80 +216,18 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
                 "decoder inputs' length, or `<s> text </s>` one token longer; build the decoder inputs with "
                 "prepare_decoder_input_ids_from_labels"
             )
-        labels = labels[:, 1:] if longer else labels
-        return labels
+        return labels[:, 1:] if longer else labels
 
-    # ---- the three building blocks every view is made of -------------------------------------------------------
-
-    def _encode(self, input_ids, attention_mask, token_type_ids, **kwargs) -> BaseModelOutput:
-        _check_token_ids(input_ids, "input_ids", self.config.encoder)
-        return self.encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            return_dict=True,
-            **kwargs,
-        )
-
-    def _classify(self, encoder_hidden, attention_mask, labels=None, num_items_in_batch=None):
-        # encoder_hidden: [B, S, H] -> logits [B, num_labels]
-        if attention_mask is None:
-            attention_mask = torch.ones(encoder_hidden.shape[:2], dtype=torch.long, device=encoder_hidden.device)
-        logits = self.classifier(encoder_hidden, attention_mask)
-        loss = None
-        if labels is not None:
-            if labels.dim() != 1:
-                raise ValueError(f"sentiment labels must have shape (batch_size,), got {tuple(labels.shape)}")
-            loss = _cross_entropy(logits, labels, 0.0, num_items_in_batch)
-        return loss, logits
-
-    def _translate(
-        self,
-        encoder_hidden,
-        attention_mask,
-        decoder_input_ids=None,
-        decoder_attention_mask=None,
-        labels=None,
-        cache=None,
-        use_cache=None,
-        num_items_in_batch=None,
-        **kwargs,
-    ):
-        if labels is not None:
-            if labels.dim() != 2:
-                raise ValueError(f"translation labels must have shape (batch_size, length), got {tuple(labels.shape)}")
-            use_cache = False
-            if decoder_input_ids is None:
-                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
-            labels = self._scored_labels(labels, decoder_input_ids)
-        if decoder_input_ids is None:
-            raise ValueError("translation needs decoder_input_ids or labels")
-        if cache is None or cache.get_seq_length() == 0:
-            _check_token_ids(decoder_input_ids, "decoder_input_ids", self.config.decoder)
-        decoder_outputs = self.decoder(
-            input_ids=decoder_input_ids,
-            attention_mask=decoder_attention_mask,
-            encoder_hidden_states=encoder_hidden,
-            encoder_attention_mask=attention_mask,
-            cache=cache,
-            use_cache=use_cache,
-            return_dict=True,
-            **kwargs,
-        )
-        hidden = decoder_outputs.last_hidden_state  # [B, T, H]
-        if labels is not None and self.training:
-            # Training needs the loss only: project just the labelled positions. The vocabulary projection is the
-            # largest matmul of the model and padding is often a third of a batch. No logits are returned.
+    def _translation_loss(self, hidden_states: torch.Tensor, labels: torch.Tensor):
+        """(loss, logits) of the decoder states [B, T, H] against the scored labels [B, T]. In training only the
+        labelled positions are projected, and no logits are returned: the vocabulary projection is the largest matmul
+        of the model and padding is often a third of a batch."""
+        if self.training:
             keep = labels != -100  # [B, T]
-            loss = _cross_entropy(
-                self.lm_head(hidden[keep]), labels[keep], self.config.label_smoothing, num_items_in_batch
-            )
-            return loss, None, decoder_outputs
-        logits = self.lm_head(hidden)  # [B, T, vocab]
-        loss = None
-        if labels is not None:
-            loss = _cross_entropy(logits, labels, self.config.label_smoothing, num_items_in_batch)
-        return loss, logits, decoder_outputs
+            logits = self.lm_head(sequence_output=hidden_states[keep])  # [N labelled, vocab]
+            return _cross_entropy(logits, labels[keep], self.config.label_smoothing), None
+        logits = self.lm_head(sequence_output=hidden_states)  # [B, T, vocab]
+        return _cross_entropy(logits, labels, self.config.label_smoothing), logits
 
     @can_return_tuple
     def forward(
@@ -291,6 +244,9 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         **kwargs,
     ) -> MultitaskBertOutput:
         r"""
+        encoder_outputs (`BaseModelOutput` or `tuple`, *optional*):
+            The shared encoder's output of an earlier call (`encoder_last_hidden_state`): the encoder does not run
+            again, nor does the sentiment head (`generate()` passes it at every decoding step).
         labels (`torch.LongTensor`, *optional*):
             Shape `(batch_size,)`: sentiment class ids. Shape `(batch_size, target_length)`: Marathi token ids of the
             translation (`-100` ignored); the decoder inputs are then the labels shifted right.
@@ -298,43 +254,89 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         The decoder runs when `decoder_input_ids` or token labels are given; the sentiment head runs when the encoder
         runs in this call and no token labels are given.
         """
-        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        ran_encoder = encoder_outputs is None
-        if ran_encoder:
-            encoder_outputs = self._encode(input_ids, attention_mask, token_type_ids, **kwargs)
-        elif isinstance(encoder_outputs, tuple):
-            encoder_outputs = BaseModelOutput(*encoder_outputs)
-        encoder_hidden = encoder_outputs.last_hidden_state
-
+        if labels is not None and labels.dim() not in (1, 2):
+            raise ValueError(
+                f"labels must have shape (batch_size,) for sentiment or (batch_size, length) for translation, got "
+                f"{tuple(labels.shape)}"
+            )
         token_labels = labels is not None and labels.dim() == 2
-        loss = sentiment_logits = logits = decoder_outputs = None
-        if ran_encoder and not token_labels:  # a translation training batch has no use for the sentiment head
-            loss, sentiment_logits = self._classify(encoder_hidden, attention_mask, labels, num_items_in_batch)
-        if decoder_input_ids is not None or token_labels:
-            translation_loss, logits, decoder_outputs = self._translate(
-                encoder_hidden,
-                attention_mask,
-                decoder_input_ids,
-                decoder_attention_mask,
-                labels if token_labels else None,
-                cache,
-                use_cache,
-                num_items_in_batch,
+        run_classifier = encoder_outputs is None and not token_labels  # a translation batch has no use for it
+        if encoder_outputs is None:
+            _check_token_ids(input_ids, "input_ids", self.config.encoder)
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                return_dict=True,
                 **kwargs,
             )
-            loss = translation_loss if token_labels else loss
+        elif isinstance(encoder_outputs, tuple):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+        encoder_hidden_states = encoder_outputs.last_hidden_state  # [B, S, H]
+
+        loss = sentiment_logits = logits = decoder_outputs = None
+        if run_classifier:
+            sentiment_logits = self.classifier(hidden_states=encoder_hidden_states, attention_mask=attention_mask)
+            if labels is not None:
+                loss = _cross_entropy(sentiment_logits, labels)  # [B, num_labels] against [B]
+        if decoder_input_ids is not None or token_labels:
+            if token_labels:
+                use_cache = False
+                if decoder_input_ids is None:
+                    decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+                labels = self._scored_labels(labels, decoder_input_ids)
+            if cache is None or cache.get_seq_length() == 0:  # later decoding steps feed back generated ids
+                _check_token_ids(decoder_input_ids, "decoder_input_ids", self.config.decoder)
+            decoder_outputs = self.decoder(
+                input_ids=decoder_input_ids,
+                attention_mask=decoder_attention_mask,
+                encoder_hidden_states=encoder_hidden_states,
+                encoder_attention_mask=attention_mask,
+                cache=cache,
+                use_cache=use_cache,
+                return_dict=True,
+                **kwargs,
+            )
+            if token_labels:
+                loss, logits = self._translation_loss(decoder_outputs.last_hidden_state, labels)
+            else:
+                logits = self.lm_head(sequence_output=decoder_outputs.last_hidden_state)  # [B, T, vocab]
+
         return MultitaskBertOutput(
             loss=loss,
             logits=logits,
             sentiment_logits=sentiment_logits,
             cache=decoder_outputs.cache if decoder_outputs is not None else None,
-            encoder_last_hidden_state=encoder_hidden,
+            encoder_last_hidden_state=encoder_hidden_states,
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
             decoder_hidden_states=decoder_outputs.hidden_states if decoder_outputs is not None else None,
             decoder_attentions=decoder_outputs.attentions if decoder_outputs is not None else None,
             cross_attentions=decoder_outputs.cross_attentions if decoder_outputs is not None else None,
         )
+
+    @torch.no_grad()
+    def select_vocabulary(self, keep: list[int]) -> "MultitaskBertModel":
+        """A new model of this class over this one's vocabulary rows `keep`, in that order (old token `keep[i]` is
+        token `i`): the shared word embeddings and the output bias keep those rows, the special token ids of the config
+        and the generation config are renumbered, every other weight is copied. This model is left unchanged."""
+        new_id = {old: new for new, old in enumerate(keep)}
+        values = self.config.to_dict()
+        values["encoder"]["vocab_size"] = values["decoder"]["vocab_size"] = len(keep)
+        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"):
+            values[name] = new_id[values[name]]
+        state = {k: v for k, v in self.state_dict().items() if k not in self._tied_weights_keys}
+        for name in ("encoder.embeddings.word_embeddings.weight", "lm_head.predictions.bias"):  # [vocab, ...]
+            state[name] = state[name][torch.tensor(keep, device=state[name].device)]
+        selected = type(self)(type(self.config).from_dict(values))
+        missing, unexpected = selected.load_state_dict(state, strict=False)
+        if set(missing) - set(self._tied_weights_keys) or unexpected:
+            raise ValueError(f"selecting the vocabulary lost weights: missing {missing}, unexpected {unexpected}")
+        selected.tie_weights()
+        if self.can_generate():
+            generation = _renumber_token_ids(self.generation_config.to_dict(), new_id)
+            selected.generation_config = type(self.generation_config).from_dict(generation)
+        return selected.train(self.training)
 
 
 class MultitaskBertForSequenceClassification(MultitaskBertModel):
@@ -361,11 +363,21 @@ class MultitaskBertForSequenceClassification(MultitaskBertModel):
         r"""
         labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class ids of `config.id2label`.
         """
-        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        encoder_outputs = self._encode(input_ids, attention_mask, token_type_ids, **kwargs)
-        loss, logits = self._classify(encoder_outputs.last_hidden_state, attention_mask, labels, num_items_in_batch)
+        if labels is not None and labels.dim() != 1:
+            raise ValueError(f"sentiment labels must have shape (batch_size,), got {tuple(labels.shape)}")
+        outputs = super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            labels=labels,
+            return_dict=True,
+            **kwargs,
+        )
         return SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=encoder_outputs.hidden_states, attentions=encoder_outputs.attentions
+            loss=outputs.loss,
+            logits=outputs.sentiment_logits,
+            hidden_states=outputs.encoder_hidden_states,
+            attentions=outputs.encoder_attentions,
         )
 
 
@@ -395,32 +407,33 @@ class MultitaskBertForConditionalGeneration(MultitaskBertModel):
         labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
             Target token ids (`-100` ignored); the decoder inputs are the labels shifted right when not given.
         """
-        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        if encoder_outputs is None:
-            encoder_outputs = self._encode(input_ids, attention_mask, token_type_ids, **kwargs)
-        elif isinstance(encoder_outputs, tuple):
-            encoder_outputs = BaseModelOutput(*encoder_outputs)
-        loss, logits, decoder_outputs = self._translate(
-            encoder_outputs.last_hidden_state,
-            attention_mask,
-            decoder_input_ids,
-            decoder_attention_mask,
-            labels,
-            cache,
-            use_cache,
-            num_items_in_batch,
+        if labels is not None and labels.dim() != 2:
+            raise ValueError(f"translation labels must have shape (batch_size, length), got {tuple(labels.shape)}")
+        if labels is None and decoder_input_ids is None:
+            raise ValueError("translation needs decoder_input_ids or labels")
+        outputs = super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            cache=cache,
+            labels=labels,
+            use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         return Seq2SeqLMOutput(
-            loss=loss,
-            logits=logits,
-            cache=decoder_outputs.cache,
-            decoder_hidden_states=decoder_outputs.hidden_states,
-            decoder_attentions=decoder_outputs.attentions,
-            cross_attentions=decoder_outputs.cross_attentions,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
-            encoder_attentions=encoder_outputs.attentions,
+            loss=outputs.loss,
+            logits=outputs.logits,
+            cache=outputs.cache,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
         )
 
 
@@ -444,20 +457,26 @@ def _check_token_ids(ids: torch.Tensor | None, name: str, config) -> None:
             )
 
 
-def _cross_entropy(logits, labels, label_smoothing, num_items_in_batch):
-    """Cross-entropy over the last dimension, -100 ignored; summed over `num_items_in_batch` when the Trainer gives it
-    (so that gradient accumulation weighs every token alike), averaged otherwise."""
-    reduction = "mean" if num_items_in_batch is None else "sum"
-    loss = F.cross_entropy(
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy over the last dimension, -100 ignored: logits [..., C] against labels [...]. In fp32, as
+    the logits may come from bf16 autocast."""
+    return F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(),
         labels.reshape(-1).to(logits.device),
         ignore_index=-100,
         label_smoothing=label_smoothing,
-        reduction=reduction,
     )
-    if num_items_in_batch is not None:
-        loss = loss / num_items_in_batch
-    return loss
+
+
+def _renumber_token_ids(generation: dict, new_id: dict[int, int]) -> dict:
+    """A generation config's token ids (`*_token_id`, `suppress_tokens`) in a selected vocabulary."""
+    out = dict(generation)
+    for key, value in generation.items():
+        if key.endswith("token_id") and isinstance(value, int):
+            out[key] = new_id[value]
+        elif key in ("suppress_tokens", "begin_suppress_tokens") and value:
+            out[key] = [new_id[v] for v in value if v in new_id]
+    return out
 
 
 __all__ = [

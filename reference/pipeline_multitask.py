@@ -5,6 +5,8 @@
     pipe("The film was wonderful.")
     # {'label': 'positive', 'score': 0.97, 'translation': 'चित्रपट अप्रतिम होता.'}
     pipe(["...", "..."], batch_size=16, num_beams=4, max_new_tokens=64, tasks="both")
+    pipe("The film was wonderful.", top_k=None)  # also "scores": every class, best first
+    # {'label': 'positive', 'score': 0.97, 'scores': [{'label': 'positive', 'score': 0.97}, ...], 'translation': ...}
 
 transformers v5 has no translation pipeline, so this one is registered in the saved config (`custom_pipelines`,
 task "multitask-bert") and travels with the weights, like the model's code. `TranslationPipeline` is transformers 4's
@@ -17,6 +19,7 @@ translation pipeline for this model, which the config answers for the tasks "tra
 
 import torch
 from transformers import Pipeline
+from transformers.modeling_outputs import BaseModelOutput
 
 PIPELINE_TASK = "multitask-bert"
 TASK_CHOICES = ("both", "sentiment", "translation")
@@ -26,7 +29,8 @@ class MultitaskPipeline(Pipeline):
     """Classifies the sentiment of English text and translates it into Marathi.
 
     Call arguments: `tasks` ("both", "sentiment" or "translation"), `max_length` (input tokens; longer text is
-    truncated), and any `generate()` argument (`num_beams`, `max_new_tokens`, `do_sample`, ...).
+    truncated), `top_k` (as the text-classification pipeline's: the result also holds "scores", the `top_k` best
+    classes, every class when `None`, best first) and any `generate()` argument (`num_beams`, `max_new_tokens`, ...).
     """
 
     _load_processor = False
@@ -42,11 +46,13 @@ class MultitaskPipeline(Pipeline):
         model.config.check_tokenizer(tokenizer)
         super().__init__(model, tokenizer, *args, **kwargs)
 
-    def _sanitize_parameters(self, tasks=None, max_length=None, **generate_kwargs):
-        preprocess, forward = {}, dict(generate_kwargs)
+    def _sanitize_parameters(self, tasks=None, max_length=None, top_k="", **generate_kwargs):
+        # top_k="" (not given) keeps the result to the best class, as the text-classification pipeline does
+        preprocess, forward, postprocess = {}, dict(generate_kwargs), {}
         # generate() would fail deep inside (num_beams=0 divides by zero) or not at all: say which setting is wrong
-        for name in ("num_beams", "max_new_tokens", "max_length", "num_return_sequences"):
-            value = generate_kwargs.get(name) if name != "max_length" else max_length
+        settings = {"max_length": max_length, "top_k": None if top_k == "" else top_k}
+        for name in ("num_beams", "max_new_tokens", "max_length", "num_return_sequences", "top_k"):
+            value = settings[name] if name in settings else generate_kwargs.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
         if max_length is not None:
@@ -55,7 +61,11 @@ class MultitaskPipeline(Pipeline):
             if tasks not in TASK_CHOICES:
                 raise ValueError(f"tasks must be one of {TASK_CHOICES}, got {tasks!r}")
             forward["tasks"] = tasks
-        return preprocess, forward, {}
+        if top_k != "":
+            if tasks == "translation":
+                raise ValueError("top_k ranks the sentiment classes, which tasks='translation' does not compute")
+            postprocess["top_k"] = top_k
+        return preprocess, forward, postprocess
 
     def preprocess(self, text, max_length=None):
         if not isinstance(text, str):
@@ -66,26 +76,28 @@ class MultitaskPipeline(Pipeline):
         return self.tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
 
     def _forward(self, model_inputs, tasks="both", **generate_kwargs):
-        model = self.model
-        mask = model_inputs["attention_mask"]
-        encoder_outputs = model.get_encoder()(**model_inputs, return_dict=True)  # shared by both heads
-        outputs = {}
+        # One encoder pass serves both heads: the forward gives the sentiment and the encoder states generate() reuses.
+        outputs = self.model(**model_inputs)
+        result = {}
         if tasks in ("both", "sentiment"):
-            logits = model.classifier(encoder_outputs.last_hidden_state, mask)  # [B, num_labels]
-            outputs["probabilities"] = logits.float().softmax(-1)
+            result["probabilities"] = outputs.sentiment_logits.float().softmax(-1)  # [B, num_labels]
         if tasks in ("both", "translation"):
-            outputs["generated"] = model.generate(
-                encoder_outputs=encoder_outputs, attention_mask=mask, **generate_kwargs
-            )  # [B, T]
-        return outputs
+            result["generated"] = self.model.generate(
+                encoder_outputs=BaseModelOutput(last_hidden_state=outputs.encoder_last_hidden_state),  # [B, S, H]
+                attention_mask=model_inputs["attention_mask"],
+                **generate_kwargs,
+            )  # [B * num_return_sequences, T]
+        return result
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs, top_k=""):
         result = {}
         if "probabilities" in model_outputs:
             probabilities = model_outputs["probabilities"].reshape(-1)
-            best = int(torch.argmax(probabilities))
-            result["label"] = self.model.config.id2label[best]
-            result["score"] = float(probabilities[best])
+            ranked = torch.sort(probabilities, descending=True, stable=True).indices.tolist()  # ties: lower id first
+            scores = [{"label": self.model.config.id2label[i], "score": float(probabilities[i])} for i in ranked]
+            result.update(scores[0])
+            if top_k != "":
+                result["scores"] = scores[:top_k]
         if "generated" in model_outputs:
             ids = model_outputs["generated"].reshape(-1)
             result["translation"] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
