@@ -132,10 +132,15 @@ def training_procedure(training_args, shares: dict[str, float], lora_r: int | No
     (None: all weights trained)."""
     weights = ", ".join(f"{task} {training_args.loss_weight(task)}" for task in TASKS)
     trained = f"one LoRA adapter per task (r={lora_r})" if lora_r is not None else "all weights trained"
+    # max_steps, when set, overrides num_train_epochs in Trainer: the card names what the run did
+    if training_args.max_steps > 0:
+        length = f"{training_args.max_steps:,} steps"
+    else:
+        length = f"{training_args.num_train_epochs:g} epochs"
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "
-        f"{training_args.num_train_epochs} epochs, batch {training_args.per_device_train_batch_size} per device, "
+        f"{length}, batch {training_args.per_device_train_batch_size} per device, "
         f"learning rate {training_args.learning_rate}, seed {training_args.seed}; {trained}."
     )
 

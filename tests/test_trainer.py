@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import tiny_trainer
 
+from multitask_bert.card import training_procedure
 from multitask_bert.evaluation import SetResult, combined_score
-from multitask_bert.trainer import MultitaskTrainer
+from multitask_bert.trainer import MultitaskTrainer, MultitaskTrainingArguments
 
 
 def train_steps(base, output_dir, **overrides) -> tuple[dict[str, torch.Tensor], MultitaskTrainer]:
@@ -73,3 +74,12 @@ def test_combined_score_is_the_mean_over_tasks_of_each_primary_metric_on_0_to_10
     # each task counts once, however many sets it has; its other metrics do not enter
     assert combined_score(results[:1] + results[2:]) == pytest.approx((80 + 35) / 2)
     assert combined_score(results[:2]) == pytest.approx(70.0)
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"), [({"max_steps": 8000}, "8,000 steps"), ({"num_train_epochs": 3}, "3 epochs")]
+)
+def test_card_names_the_run_length_that_trainer_used(tmp_path, limit, expected):
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), **limit)
+    text = training_procedure(args, {"sentiment": 0.4, "translation": 0.6}, lora_r=None)
+    assert f"{expected}, batch" in text
