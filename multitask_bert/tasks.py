@@ -187,14 +187,6 @@ TRANSLATION = Task(
 TASKS: dict[str, Task] = {task.name: task for task in (SENTIMENT, TRANSLATION)}
 
 
-def task(name: str) -> Task:
-    """The task of that name; an unknown name is an error that lists the known ones."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r} (known: {', '.join(TASKS)})") from None
-
-
 def metric_scale(metric: str) -> float | None:
     """The factor that puts a metric of any task on one 0-100 scale; None for a name no task scores."""
     return next((t.scale for t in TASKS.values() if metric in t.card.metrics), None)
