@@ -4,7 +4,7 @@ finished (`reference/floor.json`), on the first 200 SST-2 validation sentences (
 validation pairs (chrF++, greedy). A change to modeling, generation, tokenization or saving that breaks the model
 fails here.
 
-    PYTHONPATH=. python tests/test_quality_floor.py --write   # the floor of a new reference model, once, when it is made
+    PYTHONPATH=. python tests/test_quality_floor.py --write   # the floor of a new reference model, once
 
 The sentences come from `../shared/data` (SST-2 validation, Tatoeba valid), beside the project's folder.
 """
@@ -70,6 +70,13 @@ def test_reference_model_keeps_its_quality(tmp_path):
         assert abs(value - expected[name]) <= TOLERANCE, (
             f"{name}: {value} now, {expected[name]} when the reference model was made (tolerance {TOLERANCE})"
         )
+
+
+def test_predict_uses_the_reference_model_when_no_model_is_named(capsys):
+    import predict
+
+    assert predict.cli(["--text", "What a waste of two hours.", "--task", "sentiment"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "negative"
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
