@@ -3,18 +3,22 @@ computed out (as `run_translation.py`'s `compute_metrics`), so that training, th
 the same numbers.
 
 Translation scores are sacreBLEU's (BLEU with its default 13a tokenizer, chrF, chrF++) with their signatures, so that
-figures compare with published ones; sentiment scores are scikit-learn's accuracy and macro-F1.
+figures compare with published ones, and the share of outputs that loop (`loops`, the failure a corpus score hides);
+sentiment scores are scikit-learn's accuracy and macro-F1.
 
 The same file is a local `evaluate` metric module, loaded by its path (offline too, `HF_EVALUATE_OFFLINE=1`):
 
     # config_name "translation" or "sentiment"; none: the type of the input tells it
     scorer = evaluate.load("multitask_bert/metrics.py", config_name="translation")
     scorer.compute(predictions=hypotheses, references=references)
-    # {'bleu': 12.3, 'chrf': 40.1, 'chrfpp': 38.2, 'signatures': {'bleu': 'nrefs:1|case:mixed|...', ...}}
+    # {'bleu': 12.3, 'chrf': 40.1, 'chrfpp': 38.2, 'loops': 0.5, 'signatures': {'bleu': 'nrefs:1|case:mixed|...', ...}}
 
 `evaluate` copies this file into its modules cache and imports it there: it may import installed packages only, never
 another module of this project.
 """
+
+import re
+import unicodedata
 
 import datasets
 import evaluate
@@ -32,10 +36,36 @@ def sentiment_scores(predictions: list[int], references: list[int]) -> tuple[dic
 
 
 def translation_scores(hypotheses: list[str], references: list[str]) -> tuple[dict[str, float], dict[str, str]]:
-    """sacreBLEU BLEU, chrF and chrF++ (0-100), and the signature of each."""
+    """sacreBLEU BLEU, chrF and chrF++ (0-100) with the signature of each, and the percent of outputs that loop."""
     metrics = {"bleu": sacrebleu.BLEU(), "chrf": sacrebleu.CHRF(), "chrfpp": sacrebleu.CHRF(word_order=2)}
     scores = {name: round(metric.corpus_score(hypotheses, [references]).score, 2) for name, metric in metrics.items()}
+    scores["loops"] = loop_share(hypotheses)
     return scores, {name: str(metric.get_signature()) for name, metric in metrics.items()}
+
+
+# A run of two or more characters three times in a row: "ऑन-ऑन-ऑन", "ला ला ला".
+REPEATED_RUN = re.compile(r"(.{2,}?)\1{2,}", re.DOTALL)
+
+
+def loops(text: str) -> bool:
+    """Whether a translation repeats itself as a decoder does when it loses its way: a run of characters with a letter
+    in it three times in a row (digits alone are not a loop: "1000000"), or a sequence of three words twice."""
+    if any(any(c.isalpha() for c in m.group(1)) for m in REPEATED_RUN.finditer(text)):
+        return True
+    words = [bare(word) for word in text.split()]
+    trigrams = list(zip(words, words[1:], words[2:]))
+    return len(set(trigrams)) < len(trigrams)
+
+
+def bare(word: str) -> str:
+    """The word without punctuation at its edges ("‘बात’," -> "बात")."""
+    edges = [i for i, c in enumerate(word) if not unicodedata.category(c).startswith("P")]
+    return word[edges[0] : edges[-1] + 1] if edges else ""
+
+
+def loop_share(hypotheses: list[str]) -> float:
+    """Percent of the outputs that loop (0-100)."""
+    return round(100 * sum(map(loops, hypotheses)) / max(len(hypotheses), 1), 2)
 
 
 # ---- the `evaluate` module -----------------------------------------------------------------------------------------
@@ -49,7 +79,7 @@ FEATURES = {
 
 DESCRIPTION = (
     "The scores of multitask-bert: sentiment accuracy and macro-F1 (scikit-learn), translation BLEU (13a), chrF and "
-    "chrF++ (sacreBLEU), with sacreBLEU's signatures."
+    "chrF++ (sacreBLEU), with sacreBLEU's signatures, and the percent of translations that loop."
 )
 INPUTS = """
 Args:
@@ -57,7 +87,8 @@ Args:
     references: class ids or reference translations, one per row, in the same order.
 Returns:
     sentiment: {"accuracy": 0-1, "f1": 0-1 (macro)}.
-    translation: {"bleu", "chrf", "chrfpp": 0-100, "signatures": {"bleu", "chrf", "chrfpp": sacreBLEU's signature}}.
+    translation: {"bleu", "chrf", "chrfpp": 0-100, "loops": percent of outputs that repeat themselves,
+        "signatures": {"bleu", "chrf", "chrfpp": sacreBLEU's signature}}.
 """
 CITATION = """\
 @inproceedings{post-2018-call,

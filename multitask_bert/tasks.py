@@ -178,7 +178,12 @@ TRANSLATION = Task(
         title="English→Marathi translation",
         languages=("en", "mr"),
         tags=("translation",),
-        metrics={"bleu": ("bleu", "BLEU"), "chrf": ("chrf", "chrF"), "chrfpp": ("chrf++", "chrF++")},
+        metrics={
+            "bleu": ("bleu", "BLEU"),
+            "chrf": ("chrf", "chrF"),
+            "chrfpp": ("chrf++", "chrF++"),
+            "loops": ("loops", "Looping outputs (%)"),  # lower is better; references loop 0-2% (long sentences)
+        },
     ),
     generates=True,
     joins_pairs=True,

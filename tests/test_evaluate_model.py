@@ -191,7 +191,8 @@ def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     evaluate_model.main(arguments)  # a second run replaces its results instead of adding them again
     card = ModelCard.load(saved / "README.md")
     results = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
-    assert len(card.data.eval_results) == len(results) == 1 + 2 + 3
+    assert len(card.data.eval_results) == len(results) == 1 + 2 + 4  # earlier; accuracy, F1; BLEU, chrF, chrF++, loops
+    assert results[("translation_validation", "loops")] == sets["translation_validation"]["scores"]["loops"]
     assert results[("news", "bleu")] == 1.5 and card.data.model_name == "tiny"
     assert results[("sentiment_validation", "accuracy")] == sets["sentiment_validation"]["scores"]["accuracy"]
     assert results[("sentiment_validation", "f1")] == sets["sentiment_validation"]["scores"]["f1"]

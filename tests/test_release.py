@@ -45,3 +45,65 @@ def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
     assert (generation.no_repeat_ngram_size, generation.num_beams) == (3, 5)
     with pytest.raises(ValueError, match="num_beams must be at least 1"):
         release.main(["--model", str(run_folder), "--out", str(tmp_path / "x"), "--num_beams", "0"])
+
+
+def test_average_releases_the_mean_of_the_checkpoints(run_folder, tiny_model, tiny_tokenizer, tmp_path):
+    from multitask_bert.build import save_model
+
+    other = tmp_path / "other"
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in tiny_model.parameters():
+            p.add_(torch.randn_like(p))
+    save_model(tiny_model, tiny_tokenizer, other)
+    out = release.main(
+        [
+            "--model",
+            str(run_folder),
+            "--average",
+            str(run_folder),
+            str(other),
+            "--out",
+            str(tmp_path / "rel"),
+            "--dtype",
+            "float32",
+        ]
+    )
+    first, second, mean = (
+        AutoModel.from_pretrained(p, trust_remote_code=True).state_dict() for p in (run_folder, other, out)
+    )
+    name = "encoder.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(first[name], second[name])
+    for name in first:
+        assert torch.allclose(mean[name], (first[name] + second[name]) / 2, atol=1e-6), name
+    assert (out / "README.md").read_text() == "the run's card"  # --model's card and files
+
+
+def test_average_refuses_other_models(run_folder, tiny_tokenizer, tmp_path):
+    from conftest import tiny_config
+
+    from modeling_multitask import MultitaskBertModel
+    from multitask_bert.build import save_model
+
+    with pytest.raises(ValueError, match="two or more"):
+        release.main(["--model", str(run_folder), "--average", str(run_folder), "--out", str(tmp_path / "rel")])
+    with pytest.raises(FileNotFoundError, match="holds no model"):
+        release.main(
+            ["--model", str(run_folder), "--average", str(run_folder), str(tmp_path), "--out", str(tmp_path / "r")]
+        )
+    config = tiny_config(len(tiny_tokenizer))
+    config.decoder.num_hidden_layers = 2  # another model: one more decoder layer
+    save_model(MultitaskBertModel(config), tiny_tokenizer, tmp_path / "deeper")
+    with pytest.raises(ValueError, match="is not the same model"):
+        release.main(
+            [
+                "--model",
+                str(run_folder),
+                "--average",
+                str(run_folder),
+                str(tmp_path / "deeper"),
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+    assert not (tmp_path / "r").exists()  # nothing half-written
