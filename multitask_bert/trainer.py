@@ -251,6 +251,12 @@ class MultitaskTrainer(Seq2SeqTrainer):
         # every step would make the host wait for the device
         self._task_loss = {task: torch.zeros(2) for task in TASKS}
         self.add_callback(_SamplerEpoch(self))
+        # Trainer's label smoother works on `outputs.logits`, which a sentiment batch does not have and which the
+        # translation loss never materialises over padding; the model smooths its translation loss itself
+        # (`config.label_smoothing`, saved with it), so --label_smoothing_factor is handed to it.
+        if self.args.label_smoothing_factor:
+            self.model.config.label_smoothing = self.args.label_smoothing_factor
+            self.label_smoother = None
 
     @property
     def uses_adapters(self) -> bool:

@@ -58,6 +58,23 @@ def test_training_log_has_each_tasks_loss(tiny_bert_dir, tmp_path):
         assert all(math.isfinite(v) and v > 0 for v in values)
 
 
+def test_label_smoothing_factor_smooths_the_translation_loss(tiny_bert_dir, tmp_path):
+    """Trainer's own smoother would need `outputs.logits` of a sentiment batch; the model smooths instead."""
+    _, trainer = train_steps(tiny_bert_dir, tmp_path / "smoothed", label_smoothing_factor=0.1)
+    logged = {key for h in trainer.state.log_history for key in h}
+    assert {"loss_sentiment", "loss_translation"} <= logged  # both tasks trained
+    model = trainer.model.eval()
+    assert model.config.label_smoothing == 0.1
+    batch = trainer.processing_class(["Where is the station?"], text_target=["स्टेशन कुठे आहे?"], return_tensors="pt")
+    with torch.no_grad():
+        outputs = model(**batch)
+        targets = batch["labels"][:, 1:]  # the decoder is fed `<s> text` and scored on `text </s>`
+        expected = torch.nn.functional.cross_entropy(outputs.logits[0], targets[0], label_smoothing=0.1)
+        model.config.label_smoothing = 0.0
+        plain = model(**batch).loss
+    assert outputs.loss == pytest.approx(expected.item(), rel=1e-4) and outputs.loss > plain
+
+
 def result(name: str, task: str, scores: dict[str, float]) -> SetResult:
     return SetResult(name, task, "validation", name, rows=10, scores=scores, signatures={})
 
