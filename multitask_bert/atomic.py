@@ -97,6 +97,7 @@ def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Pa
     tmp = Path(tempfile.mkdtemp(prefix=partial_name(target), dir=target.parent))
     try:
         yield tmp
+        _plain_modes(tmp)
         move_into_place(tmp, target)
     except BaseException:
         _remove(tmp)
@@ -144,6 +145,7 @@ def atomic_contents(path: str | os.PathLike, last: str = "config.json") -> Itera
     tmp = Path(tempfile.mkdtemp(prefix=partial_name(target / "contents"), dir=target))
     try:
         yield tmp
+        _plain_modes(tmp)
         _fsync_tree(tmp)  # the contents reach the disk before any name says they are there
         (target / last).unlink(missing_ok=True)
         _fsync_folder(target)
@@ -151,6 +153,20 @@ def atomic_contents(path: str | os.PathLike, last: str = "config.json") -> Itera
             move_into_place(entry, target / entry.name)
     finally:
         _remove(tmp)
+
+
+def _plain_modes(folder: Path) -> None:
+    """Give a folder written aside, and what it holds, the permissions a plain write would have (the umask's): the
+    temporary folder is created 0700 and safetensors writes its files 0600, which would keep others on a shared
+    machine from loading a model."""
+    mask = _umask()
+    os.chmod(folder, 0o777 & ~mask)
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            if not os.path.islink(os.path.join(root, name)):
+                os.chmod(os.path.join(root, name), 0o666 & ~mask)
 
 
 def _fsync_tree(folder: Path) -> None:

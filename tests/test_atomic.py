@@ -1,6 +1,7 @@
 """Files and folders written by the project are complete or absent."""
 
 import os
+import stat
 
 import pytest
 
@@ -54,3 +55,22 @@ def test_folder_takes_its_name_when_complete(tmp_path):
     with atomic_folder(path, replace=True) as tmp:
         (tmp / "weights").write_text("w")
     assert os.listdir(path) == ["weights"] and os.listdir(tmp_path) == ["model"]
+
+
+def test_written_folders_get_the_umasks_permissions(tmp_path, tiny_model, tiny_tokenizer):
+    """mkdtemp makes the temporary folder 0700 and safetensors writes 0600: neither survives into what others load."""
+    from multitask_bert.build import save_model
+
+    old = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "release") as tmp:
+            fd = os.open(tmp / "weights", os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+            (tmp / "sub").mkdir(mode=0o700)
+        save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "release").rglob("*")}
+    assert stat.S_IMODE((tmp_path / "release").stat().st_mode) == 0o755
+    assert modes == {"weights": 0o644, "sub": 0o755}
+    assert stat.S_IMODE((tmp_path / "model" / "model.safetensors").stat().st_mode) == 0o644
