@@ -97,7 +97,6 @@ def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Pa
     tmp = Path(tempfile.mkdtemp(prefix=partial_name(target), dir=target.parent))
     try:
         yield tmp
-        _plain_modes(tmp)
         move_into_place(tmp, target)
     except BaseException:
         _remove(tmp)
@@ -106,8 +105,10 @@ def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Pa
 
 def move_into_place(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """Give the complete file or folder `source` the name `target` (same file system), replacing what is there: an
-    old folder is moved aside, not deleted, until the new one holds its name (no instant without one of the two)."""
+    old folder is moved aside, not deleted, until the new one holds its name (no instant without one of the two).
+    It takes the permissions a plain write would have given it."""
     source, target = Path(source), Path(target)
+    _plain_modes(source)
     old = None
     if target.is_dir() and not target.is_symlink():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
@@ -145,7 +146,6 @@ def atomic_contents(path: str | os.PathLike, last: str = "config.json") -> Itera
     tmp = Path(tempfile.mkdtemp(prefix=partial_name(target / "contents"), dir=target))
     try:
         yield tmp
-        _plain_modes(tmp)
         _fsync_tree(tmp)  # the contents reach the disk before any name says they are there
         (target / last).unlink(missing_ok=True)
         _fsync_folder(target)
@@ -155,13 +155,15 @@ def atomic_contents(path: str | os.PathLike, last: str = "config.json") -> Itera
         _remove(tmp)
 
 
-def _plain_modes(folder: Path) -> None:
-    """Give a folder written aside, and what it holds, the permissions a plain write would have (the umask's): the
-    temporary folder is created 0700 and safetensors writes its files 0600, which would keep others on a shared
-    machine from loading a model."""
+def _plain_modes(path: Path) -> None:
+    """Give a file or folder written aside, and what it holds, the permissions a plain write would have (the umask's):
+    temporary folders are created 0700 and safetensors writes its files 0600, which would keep others on a shared
+    machine from loading a model or a checkpoint."""
     mask = _umask()
-    os.chmod(folder, 0o777 & ~mask)
-    for root, folders, files in os.walk(folder):
+    if path.is_symlink():
+        return
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+    for root, folders, files in os.walk(path):
         for name in folders:
             os.chmod(os.path.join(root, name), 0o777 & ~mask)
         for name in files:

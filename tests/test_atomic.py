@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from multitask_bert.atomic import atomic_file, atomic_folder, same_file
+from multitask_bert.atomic import atomic_file, atomic_folder, move_into_place, same_file
 
 
 def test_file_replaced_only_when_complete(tmp_path):
@@ -68,9 +68,14 @@ def test_written_folders_get_the_umasks_permissions(tmp_path, tiny_model, tiny_t
             os.close(fd)
             (tmp / "sub").mkdir(mode=0o700)
         save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+        staged = tmp_path / ".checkpoint-1.partial"  # how the trainer stages a checkpoint
+        staged.mkdir(mode=0o700)
+        os.close(os.open(staged / "model.safetensors", os.O_WRONLY | os.O_CREAT, 0o600))
+        move_into_place(staged, tmp_path / "checkpoint-1")
     finally:
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "release").rglob("*")}
     assert stat.S_IMODE((tmp_path / "release").stat().st_mode) == 0o755
     assert modes == {"weights": 0o644, "sub": 0o755}
     assert stat.S_IMODE((tmp_path / "model" / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "checkpoint-1" / "model.safetensors").stat().st_mode) == 0o644
