@@ -319,6 +319,19 @@ class MultitaskTrainer(Seq2SeqTrainer):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         self._load_task_adapters(resume_from_checkpoint)
 
+    def _init_training_state(
+        self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+    ):
+        epochs_trained, steps_in_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
+        )
+        # A run stopped after its last checkpoint (in the final evaluation or save) and resumed from it: Trainer checks
+        # max_steps only after a step, so it would train step max_steps + 1 (and evaluate and save it). No epoch left
+        # to run takes it straight to the end of training: best model, evaluation, save.
+        if self.state.global_step >= max_steps:
+            return num_train_epochs, 0
+        return epochs_trained, steps_in_epoch
+
     def _load_best_model(self):
         if not self.uses_adapters:
             super()._load_best_model()

@@ -1,7 +1,8 @@
 """train.py under faults: a Hub token never reaches a file, earlier runs are never trained over unasked, a kill
-mid-save leaves no half-written model or checkpoint under its final name, damaged checkpoints are refused by name,
-the card names no local path."""
+mid-save leaves no half-written model or checkpoint under its final name, damaged checkpoints are refused by name, a run
+resumed after its last step trains no further, the card names no local path."""
 
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, tiny_train_args
+from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 import train
@@ -212,6 +215,19 @@ def test_resume_from_an_intact_checkpoint(checkpointed_run, tiny_bert_dir, tmp_p
     shutil.copytree(checkpointed_run / "checkpoint-6", out / "checkpoint-6")
     train.main(args)
     assert (out / "config.json").is_file() and (out / "checkpoint-12").is_dir()
+
+
+def test_resuming_a_run_that_finished_training_trains_no_further_step(checkpointed_run, tiny_bert_dir, tmp_path):
+    # stopped after its last checkpoint (in the final evaluation or save), mid-epoch: resumed, it only finishes
+    out = tmp_path / "out"
+    last = Path(shutil.copytree(checkpointed_run / "checkpoint-6", out / "checkpoint-6"))
+    train.main(
+        tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS, "--max_steps", "6", "--resume_from_checkpoint", "true")
+    )
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-6"]
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 6
+    final, trained = load_file(out / "model.safetensors"), load_file(last / "model.safetensors")
+    assert final.keys() == trained.keys() and all(torch.equal(final[k], trained[k]) for k in final)
 
 
 def test_model_revision_reaches_model_and_tokenizer(saved, monkeypatch):
