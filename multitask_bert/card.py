@@ -137,11 +137,14 @@ def training_procedure(training_args, shares: dict[str, float], lora_r: int | No
         length = f"{training_args.max_steps:,} steps"
     else:
         length = f"{training_args.num_train_epochs:g} epochs"
+    rate = f"learning rate {training_args.learning_rate}"
+    if training_args.fresh_learning_rate is not None:
+        rate += f" ({training_args.fresh_learning_rate} for the parts the warm start left fresh)"
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "
         f"{length}, batch {training_args.per_device_train_batch_size} per device, "
-        f"learning rate {training_args.learning_rate}, seed {training_args.seed}; {trained}."
+        f"{rate}, seed {training_args.seed}; {trained}."
     )
 
 

@@ -37,6 +37,7 @@ from transformers.trainer_utils import (
 )
 
 from .atomic import atomic_contents, atomic_file, move_into_place, retire
+from .build import is_fresh
 from .data import EvalSet
 from .evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
 from .run_layout import RunLayout
@@ -72,6 +73,13 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     per_device_train_batch_size: int = field(default=16, metadata={"help": "batch size per device"})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "evaluation batch size per device"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate"})
+    fresh_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "peak learning rate of the parts a warm start leaves fresh (cross-attention, sentiment head, "
+            "LM-head transform and bias), on the same schedule; default: learning_rate"
+        },
+    )
     warmup_steps: float = field(default=0.1, metadata={"help": "warm-up steps, or a fraction of all steps if < 1"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps' or 'epoch'"})
@@ -98,6 +106,8 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             raise ValueError(
                 f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}"
             )
+        if self.fresh_learning_rate is not None and self.fresh_learning_rate <= 0:
+            raise ValueError(f"fresh_learning_rate must be positive, got {self.fresh_learning_rate}")
         if self.sampling_temperature <= 0:
             raise ValueError(f"sampling_temperature must be positive, got {self.sampling_temperature}")
         for name in (f"{task}_loss_weight" for task in TASKS):
@@ -284,6 +294,28 @@ class MultitaskTrainer(Seq2SeqTrainer):
             pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
         )
         return self.accelerator.prepare(loader)
+
+    def create_optimizer(self, model=None):
+        """Trainer's optimizer; with `fresh_learning_rate`, the fresh parts (`build.FRESH_PARTS`) move out of each
+        parameter group into a twin group at that rate. Before the scheduler exists: it scales every group's rate."""
+        split = self.optimizer is None and self.args.fresh_learning_rate is not None
+        optimizer = super().create_optimizer(model)
+        if split:
+            model = self.model if model is None else model
+            fresh = {id(p) for name, p in model.named_parameters() if p.requires_grad and is_fresh(name)}
+            for group in list(optimizer.param_groups):
+                moved = [p for p in group["params"] if id(p) in fresh]
+                if moved:
+                    group["params"] = [p for p in group["params"] if id(p) not in fresh]
+                    settings = {k: v for k, v in group.items() if k != "params"}
+                    optimizer.add_param_group({**settings, "params": moved, "lr": self.args.fresh_learning_rate})
+            logger.info(
+                "Learning rate %g; fresh parts (%d tensors) %g",
+                self.args.learning_rate,
+                len(fresh),
+                self.args.fresh_learning_rate,
+            )
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         task = inputs.pop("task")

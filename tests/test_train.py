@@ -179,6 +179,12 @@ def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatc
     assert "someone/mt" in (out / "README.md").read_text()
 
 
+def test_fresh_learning_rate_with_lora_is_refused_before_any_work(tiny_bert_dir, tmp_path):
+    with pytest.raises(ValueError, match="--fresh_learning_rate sets the fresh parts' rate in full fine-tuning"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--lora", "--fresh_learning_rate", "1e-3"))
+    assert not (tmp_path / "none").exists()
+
+
 def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny_bert_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--push_space_id pushes a demo Space of the pushed model: add --push_to_hub"):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--push_space_id", "someone/mt-demo"))

@@ -75,6 +75,33 @@ def test_label_smoothing_factor_smooths_the_translation_loss(tiny_bert_dir, tmp_
     assert outputs.loss == pytest.approx(expected.item(), rel=1e-4) and outputs.loss > plain
 
 
+def test_fresh_learning_rate_gives_the_fresh_parts_their_own_rate_on_the_same_schedule(tiny_bert_dir, tmp_path):
+    trainer = tiny_trainer(
+        tiny_bert_dir, 8, output_dir=str(tmp_path), max_steps=10, learning_rate=1e-4, fresh_learning_rate=1e-3
+    )
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    names = {id(p): name for name, p in trainer.model.named_parameters()}
+    by_rate = {}
+    for group in trainer.optimizer.param_groups:
+        by_rate.setdefault(group["initial_lr"], set()).update(names[id(p)] for p in group["params"])
+    fresh, pretrained = by_rate[1e-3], by_rate[1e-4]
+    assert fresh.isdisjoint(pretrained) and fresh | pretrained == set(names.values())  # every weight, once
+    assert any(".crossattention." in n for n in fresh) and any(n.startswith("classifier.") for n in fresh)
+    assert any(n.startswith("lm_head.predictions.transform.") for n in fresh)
+    # what the warm start copied (decoder self-attention, the shared word embeddings) keeps the base rate
+    assert not any(n.startswith("encoder.") or ".attention.self." in n for n in fresh)
+    assert "encoder.embeddings.word_embeddings.weight" in pretrained
+    for _ in range(5):  # warm-up and decay scale both rates alike
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+        rates = {g["initial_lr"]: g["lr"] for g in trainer.optimizer.param_groups}
+        assert rates[1e-3] == pytest.approx(10 * rates[1e-4])
+    assert "(0.001 for the parts the warm start left fresh)" in training_procedure(trainer.args, {}, lora_r=None)
+
+    with pytest.raises(ValueError, match="fresh_learning_rate must be positive, got 0"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), fresh_learning_rate=0)
+
+
 def result(name: str, task: str, scores: dict[str, float]) -> SetResult:
     return SetResult(name, task, "validation", name, rows=10, scores=scores, signatures={})
 
