@@ -92,7 +92,10 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     generation_max_length: int | None = field(default=48, metadata={"help": "new tokens for evaluation translations"})
     bf16: bool | None = field(
         default=None,
-        metadata={"help": "bfloat16 mixed precision; by default on where a CUDA GPU supports it, off on CPU"},
+        metadata={
+            "help": "bfloat16 mixed precision; by default on where a CUDA GPU supports it, off on CPU, where "
+            "--use_cpu true --bf16 true turns on autocast (faster on CPUs with AMX)"
+        },
     )
     report_to: None | str | list[str] = field(default="none", metadata={"help": "'tensorboard', 'none', ..."})
 
