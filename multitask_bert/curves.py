@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only: no display on a training machine
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .atomic import atomic_file  # noqa: E402
-from .tasks import metric_scale  # noqa: E402
+from .tasks import is_lower_better, metric_scale  # noqa: E402
 
 CURVES_FILE = "training_curves.png"
 
@@ -30,8 +30,8 @@ def curves(log_history: list[dict]) -> tuple[dict[str, list], dict[str, list]]:
     return losses, scores
 
 
-def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Path | None:
-    """Draw the curves into a PNG at `path`; nothing (None) when the history holds no training loss."""
+def training_figure(log_history: list[dict]) -> plt.Figure | None:
+    """The curves as a figure: training loss per task, and validation scores if any; None without a training loss."""
     losses, scores = curves(log_history)
     if not losses:
         return None
@@ -45,12 +45,29 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Pa
     if scores:
         score_axis = axes[0][1]
         for name, points in scores.items():
-            scale = metric_scale(name.rsplit("_", 1)[-1])  # every task's scores on one 0-100 scale
+            metric = name.rsplit("_", 1)[-1]
+            scale = metric_scale(metric)  # every task's scores on one 0-100 scale
             steps, values = zip(*points)
-            score_axis.plot(steps, [scale * v for v in values], marker="o", label=name)
+            # a lower-is-better score (loops) shares the axis: dashed and named so, it is not read as a falling score
+            lower = is_lower_better(metric)
+            score_axis.plot(
+                steps,
+                [scale * v for v in values],
+                marker="o",
+                linestyle="--" if lower else "-",
+                label=f"{name} (lower is better)" if lower else name,
+            )
         score_axis.set(title="Validation scores (0-100)", xlabel="step", ylabel="score")
         score_axis.legend(fontsize="small")
     fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> Path | None:
+    """Draw the curves into a PNG at `path`; nothing (None) when the history holds no training loss."""
+    fig = training_figure(log_history)
+    if fig is None:
+        return None
     with atomic_file(path, mode="wb") as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)

@@ -62,6 +62,7 @@ class Task:
     joins_pairs: bool = False  # a training source may join k rows into one (--<task>_train_concat)
     grouped_metric: str | None = None  # the score evaluate_model.py gives per value of --group_column
     hub_config_example: str | None = None
+    lower_is_better: tuple[str, ...] = ()  # metrics where less is better (drawn dashed in the training curves)
 
     @property
     def classifies(self) -> bool:
@@ -187,6 +188,7 @@ TRANSLATION = Task(
     ),
     generates=True,
     joins_pairs=True,
+    lower_is_better=("loops",),
 )
 
 TASKS: dict[str, Task] = {task.name: task for task in (SENTIMENT, TRANSLATION)}
@@ -195,3 +197,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (SENTIMENT, TRANSLATION)}
 def metric_scale(metric: str) -> float | None:
     """The factor that puts a metric of any task on one 0-100 scale; None for a name no task scores."""
     return next((t.scale for t in TASKS.values() if metric in t.card.metrics), None)
+
+
+def is_lower_better(metric: str) -> bool:
+    """Whether less is better for a metric of any task (`loops`); higher is, for the rest."""
+    return any(metric in t.lower_is_better for t in TASKS.values())

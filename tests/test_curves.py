@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from multitask_bert.curves import curves, plot_training_curves
+from multitask_bert.curves import curves, plot_training_curves, training_figure
 
 HISTORY = [
     {"step": 5, "loss": 3.0, "loss_sentiment": 0.7, "loss_translation": 6.0},
@@ -24,3 +24,10 @@ def test_png_is_written_only_for_a_history_with_training_losses(tmp_path):
         assert image.format == "PNG" and image.size[0] > image.size[1] > 100
     assert plot_training_curves([{"step": 1, "eval_x_bleu": 1.0}], tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
+
+
+def test_lower_is_better_scores_are_dashed_and_named_so():
+    history = [*HISTORY, {"step": 10, "eval_flores_loops": 3.0}]
+    fig = training_figure(history)
+    lines = {line.get_label(): line.get_linestyle() for line in fig.axes[1].get_lines()}
+    assert lines == {"sst2_accuracy": "-", "flores_chrfpp": "-", "flores_loops (lower is better)": "--"}
