@@ -187,7 +187,7 @@ def write_model_card(
         tags=["custom_code", "multi-task", *dict.fromkeys(tag for card in cards for tag in card.tags), "bert"],
         base_model=None if is_local(hub_id) else hub_id,  # a local folder is no Hub reference
         datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
-        metrics=list(dict.fromkeys(metric for card in cards for metric, _ in card.metrics.values())),
+        metrics=list(dict.fromkeys(metric for card in cards for metric in card.hub_metric_ids)),
         model_name=model_name,
         eval_results=eval_results(results) or None,
         widget=widget_examples(WIDGET_TEXTS, widget_outputs),

@@ -36,6 +36,7 @@ class CardWording:
     languages: tuple[str, ...]
     tags: tuple[str, ...]
     metrics: dict[str, tuple[str, str]]  # metric key -> (Hub metric type, display name), in the card's order
+    hub_metric_ids: tuple[str, ...]  # the card metadata's `metrics`: ids of Hub metrics (evaluate) that compute them
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ SENTIMENT = Task(
         languages=("en",),
         tags=("sentiment", "text-classification"),
         metrics={"accuracy": ("accuracy", "Accuracy"), "f1": ("f1", "Macro F1")},
+        hub_metric_ids=("accuracy", "f1"),
     ),
     grouped_metric="accuracy",
     hub_config_example="sst2",
@@ -185,6 +187,7 @@ TRANSLATION = Task(
             "chrfpp": ("chrf++", "chrF++"),
             "loops": ("loops", "Looping outputs (%)"),  # lower is better; references loop 0-2% (long sentences)
         },
+        hub_metric_ids=("bleu", "chrf"),  # chrF++ is evaluate's chrf with word_order=2; loops is this project's
     ),
     generates=True,
     joins_pairs=True,

@@ -79,6 +79,7 @@ def test_model_card_metadata_and_results(finished_run):
     data = card.data.to_dict()
     assert data["library_name"] == "transformers" and set(data["language"]) == {"en", "mr"}
     assert "custom_code" in data["tags"]
+    assert data["metrics"] == ["accuracy", "f1", "bleu", "chrf"]  # Hub metric ids only
     recorded = json.loads((out / "eval_results.json").read_text())  # the run's metrics file
     results = {
         (r["dataset"]["name"], m["type"]): m["value"] for r in data["model-index"][0]["results"] for m in r["metrics"]
