@@ -14,7 +14,11 @@ Systems, each in a fresh process (so that peak memory is its own), one after the
   one encoder for both tasks);
 - "ours, trimmed": the same plus the trimmed vocabulary (`--trim_vocab` of train.py);
 - "ours, recipe": this project's training recipe (train.py's defaults): trimmed vocabulary, length-grouped batches of
-  the same examples (`multitask_bert.sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast.
+  the same examples (`multitask_bert.sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast;
+- with `--cpu_settings` (CPU presets), what `recipes/cpu.yaml` adds on a CPU: "peers, bf16" and "ours, recipe, bf16"
+  (bf16 autocast: fast where the CPU has AMX matrix units), and "ours, recipe, bf16, kept memory", whose process
+  runs with glibc's allocator told to keep freed memory (`KEPT_MEMORY`): without it, every tensor over 32 MB (the
+  logits of a batch) is mapped fresh from the OS and faulted in page by page at every step.
 
 Measured per system:
 - training tokens/s (non-padding source + target tokens per second; forward, backward, optimizer step), per task and
@@ -37,6 +41,7 @@ speed does not depend on the weight values.
 import argparse
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import sys
@@ -110,26 +115,34 @@ class System:
     grouped: bool = False  # length-grouped batches of the same examples
     bf16: bool = False
     compiled: bool = False  # torch.compile (dynamic shapes) of the training step's model
+    kept_memory: bool = False  # its process runs with KEPT_MEMORY in its environment
 
 
-def systems_for(device: str, compiled: bool = False) -> list[System]:
+# glibc's malloc, read at process start: no fresh memory mappings for big blocks, and freed memory never handed back.
+KEPT_MEMORY = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30)}
+
+
+def systems_for(device: str, compiled: bool = False, cpu_settings: bool = False) -> list[System]:
     gpu = device == "cuda"
+    cpu_settings = cpu_settings and not gpu
     systems = [System("peers", ours=False)]
-    if gpu:
+    if gpu or cpu_settings:
         systems.append(System("peers, bf16", ours=False, bf16=True))
-    return (
-        systems
-        + [
-            System("ours", ours=True),
-            System("ours, trimmed", ours=True, trimmed=True),
-            System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
+    systems += [
+        System("ours", ours=True),
+        System("ours, trimmed", ours=True, trimmed=True),
+        System("ours, recipe", ours=True, trimmed=True, grouped=True, bf16=gpu),
+    ]
+    if compiled:
+        systems.append(System("ours, recipe, compiled", ours=True, trimmed=True, grouped=True, bf16=gpu, compiled=True))
+    if cpu_settings:
+        systems += [
+            System("ours, recipe, bf16", ours=True, trimmed=True, grouped=True, bf16=True),
+            System(
+                "ours, recipe, bf16, kept memory", ours=True, trimmed=True, grouped=True, bf16=True, kept_memory=True
+            ),
         ]
-        + (
-            [System("ours, recipe, compiled", ours=True, trimmed=True, grouped=True, bf16=gpu, compiled=True)]
-            if compiled
-            else []
-        )
-    )
+    return systems
 
 
 def real_text() -> tuple[list[str], list[int], list[tuple[str, str]]]:
@@ -391,6 +404,7 @@ def run_system(system: System, settings: dict, data: dict, weights: str, queue) 
         results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results["vocabulary"] = vocab_size
     results["parameters"] = sum(sum(p.numel() for p in m.parameters()) for m in distinct.values())
+    results["allocator_environment"] = {key: os.environ[key] for key in KEPT_MEMORY if key in os.environ}
     queue.put(results)
 
 
@@ -413,11 +427,22 @@ def matrix_rate(device: str, queue) -> None:
     queue.put({"tflops": 10 * 2 * n**3 / (time.perf_counter() - start) / 1e12, "dtype": str(dtype), "n": n})
 
 
-def in_fresh_process(target, *args):
+def in_fresh_process(target, *args, env: dict[str, str] | None = None):
+    """`target(*args, queue)` in a fresh interpreter (spawned: it starts with `env` added to this environment), and
+    what it put on the queue."""
     context = mp.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
-    process.start()
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        process.start()
+    finally:  # this process's own environment stays as it was
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
     while True:  # a process that dies before reporting (an import error, out of memory) must not hang the run
         try:
             result = queue.get(timeout=5)
@@ -461,6 +486,9 @@ def main() -> None:
     parser.add_argument("--batches", help="read tokenized examples written by --save_batches (no tokenizer needed)")
     parser.add_argument("--out", help="write the measurements as JSON here")
     parser.add_argument("--compile", action="store_true", help="add 'ours, recipe, compiled' (torch.compile)")
+    parser.add_argument(
+        "--cpu_settings", action="store_true", help="CPU presets: add the bf16 and kept-memory systems (see above)"
+    )
     args = parser.parse_args()
     settings = PRESETS[args.preset]
 
@@ -482,10 +510,12 @@ def main() -> None:
     matrix = in_fresh_process(matrix_rate, settings["device"])
     print(f"matrix product: {json.dumps(matrix)}")
     results, failed = {}, {}
-    for system in systems_for(settings["device"], args.compile):  # one after the other, each in a fresh process
+    systems = systems_for(settings["device"], args.compile, args.cpu_settings)
+    for system in systems:  # one after the other, each in a fresh process
         start = time.perf_counter()
         try:
-            results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights)
+            env = KEPT_MEMORY if system.kept_memory else None
+            results[system.name] = in_fresh_process(run_system, system, settings, data, args.weights, env=env)
             results[system.name]["process_seconds"] = time.perf_counter() - start  # building, compiling, measuring
         except RuntimeError as error:  # its traceback is printed above; the other systems still run
             failed[system.name] = str(error)
@@ -501,7 +531,7 @@ def main() -> None:
             "settings": settings,
             "weights": args.weights,
             "matrix_product": matrix,
-            "systems": [asdict(s) for s in systems_for(settings["device"], args.compile)],
+            "systems": [asdict(s) for s in systems],
             "results": results,
             "failed": failed,
         }

@@ -51,6 +51,28 @@ def test_runs_every_system_on_saved_examples(examples_file, tmp_path):
     assert results["ours, trimmed"]["vocabulary"] == len(data["keep"]) < results["ours"]["vocabulary"]
     assert results["ours"]["parameters"] < results["peers"]["parameters"]  # one encoder, one embedding matrix
     assert "ours, recipe / peers" in done.stdout
+    assert all(measured["allocator_environment"] == {} for measured in results.values())
+
+
+def test_cpu_settings_add_bf16_and_kept_memory_systems(examples_file, tmp_path):
+    out = tmp_path / "bench.json"
+    args = ("--preset", "smoke", "--batches", str(examples_file), "--weights", "random", "--out", str(out))
+    done = run_bench(*args, "--cpu_settings")
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert list(results) == [
+        "peers",
+        "peers, bf16",
+        "ours",
+        "ours, trimmed",
+        "ours, recipe",
+        "ours, recipe, bf16",
+        "ours, recipe, bf16, kept memory",
+    ]
+    # the kept-memory system's process, and only it, started with glibc told to keep freed memory
+    kept = {name for name, measured in results.items() if measured["allocator_environment"] == bench_speed.KEPT_MEMORY}
+    assert kept == {"ours, recipe, bf16, kept memory"}
+    assert all(math.isfinite(measured["loss_last_steps_translation"]) for measured in results.values())
 
 
 def test_examples_written_for_other_settings_are_refused(examples_file):
