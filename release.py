@@ -8,6 +8,7 @@ measuring for inference), loaded back as float32, with the run's card, results a
 around the same minimum, and their mean usually scores a little higher than any of them) with `--model`'s tokenizer,
 settings, card and curves; score it on validation data before choosing it.
 
+The card's widget outputs are recorded again from the released model (its generation settings, its rounded weights).
 The release is written complete or not at all (`multitask_bert/atomic.py`), and an existing `--out` is replaced only
 with `--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32
 on any machine (CPUs compute float16 slowly), while the file on disk holds float16.
@@ -24,6 +25,7 @@ from transformers import AutoTokenizer, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder
+from multitask_bert.card import rerecord_widget
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
@@ -71,6 +73,9 @@ def release(args: ReleaseArguments) -> Path:
     for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
         if getattr(args, name) is not None:
             setattr(model.generation_config, name, getattr(args, name))
+    # the weights as the release holds them (rounded to --dtype), computed in float32 as from_pretrained will: what
+    # the card's recorded widget outputs must come from
+    model.to(DTYPES[args.dtype]).to(torch.float32)
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
         model.to(DTYPES[args.dtype]).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -81,6 +86,10 @@ def release(args: ReleaseArguments) -> Path:
         for name in RUN_FILES:
             if (Path(args.model) / name).is_file():
                 shutil.copy2(Path(args.model) / name, tmp / name)
+        if (tmp / "README.md").is_file():
+            # the card's widget shows what the model answered at the end of training: the release answers with its
+            # own generation settings and weights
+            rerecord_widget(tmp / "README.md", model.to(torch.float32), tokenizer)
     return Path(args.out)
 
 

@@ -29,7 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from multitask_bert import configure_logging
 from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS, training_data, training_procedure, write_model_card
+from multitask_bert.card import record_widget_outputs, training_data, training_procedure, write_model_card
 from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, load_task_data
 from multitask_bert.evaluation import SetResult, metric_keys, signatures
@@ -46,7 +46,6 @@ from multitask_bert.trainer import (
     resolve_checkpoint,
 )
 from multitask_bert.trim_vocab import pieces_per_sentence, trim_vocabulary
-from pipeline_multitask import MultitaskPipeline
 
 logger = logging.getLogger("multitask_bert.train")  # under the project's one logger
 
@@ -351,15 +350,12 @@ def check_extras(model_args, training_args, push: bool) -> None:
 
 
 def widget_outputs(model_args, trainer) -> list[dict] | None:
-    """What the trained model gives for the card's widget texts, through the multi-task pipeline with the demo page's
-    settings. None for a LoRA run: its folder loads as the frozen base (the adapters come through
-    multitask_bert.lora.load_task_adapters), so the outputs of the adapters are not what the folder, its pipeline or a
-    Space on it gives; the card then lists the texts without outputs."""
+    """What the trained model gives for the card's widget texts. None for a LoRA run: its folder loads as the frozen
+    base (the adapters come through multitask_bert.lora.load_task_adapters), so the outputs of the adapters are not
+    what the folder, its pipeline or a Space on it gives; the card then lists the texts without outputs."""
     if model_args.lora:
         return None
-    model = trainer.model.eval()
-    pipe = MultitaskPipeline(model=model, tokenizer=trainer.processing_class, device=model.device)
-    return pipe(WIDGET_TEXTS, **WIDGET_GENERATION)
+    return record_widget_outputs(trainer.model, trainer.processing_class)
 
 
 def finish(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from pipeline_multitask import MultitaskPipeline
+
 from . import ROOT
 from .atomic import atomic_file
 from .evaluation import SetResult, signatures
@@ -81,6 +83,30 @@ def add_eval_results(folder: str, results: list[EvalResult]) -> ModelCard:
     with atomic_file(path) as f:
         f.write(str(card))
     return card
+
+
+def record_widget_outputs(model, tokenizer) -> list[dict]:
+    """What `model` gives for the card's widget texts, through the multi-task pipeline with the demo page's settings
+    (and the model's generation_config for the rest): the outputs `widget_examples` records."""
+    pipe = MultitaskPipeline(model=model.eval(), tokenizer=tokenizer, device=model.device)
+    return pipe(WIDGET_TEXTS, **WIDGET_GENERATION)
+
+
+def rerecord_widget(path: Path, model, tokenizer) -> bool:
+    """Replace the recorded outputs of the card at `path` with what `model` gives now (a release changes the
+    generation settings or the weights: the card must show what the released model answers). A card without recorded
+    outputs (no metadata, a LoRA run's texts-only widget) is left as it is; returns whether the card changed."""
+    card = ModelCard.load(path)
+    widget = card.data.get("widget") or []
+    if not widget or any("output" not in example for example in widget):
+        return False
+    texts = [example["text"] for example in widget]
+    if texts != WIDGET_TEXTS:
+        raise ValueError(f"{path}: its widget texts {texts} are not this project's {WIDGET_TEXTS}")
+    card.data.widget = widget_examples(texts, record_widget_outputs(model, tokenizer))
+    with atomic_file(path) as f:
+        f.write(str(card))
+    return True
 
 
 def widget_examples(texts: list[str], outputs: list[dict] | None = None) -> list[dict]:

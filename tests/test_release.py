@@ -47,6 +47,22 @@ def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
         release.main(["--model", str(run_folder), "--out", str(tmp_path / "x"), "--num_beams", "0"])
 
 
+def test_card_widget_shows_what_the_release_answers(saved, tiny_tokenizer, tmp_path):
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from multitask_bert.card import WIDGET_TEXTS, record_widget_outputs, widget_examples
+
+    stale = [{"label": "positive", "score": 0.9, "translation": "stale"}] * len(WIDGET_TEXTS)
+    data = ModelCardData(library_name="transformers", widget=widget_examples(WIDGET_TEXTS, stale))
+    ModelCard(f"---\n{data.to_yaml()}\n---\n\n# run\n\nbody kept\n").save(saved / "README.md")
+    out = release.main(["--model", str(saved), "--out", str(tmp_path / "rel"), "--no_repeat_ngram_size", "2"])
+    card = ModelCard.load(out / "README.md")
+    loaded = AutoModel.from_pretrained(out, trust_remote_code=True)
+    assert card.data.widget == widget_examples(WIDGET_TEXTS, record_widget_outputs(loaded, tiny_tokenizer))
+    assert all(example["output"]["text"] != "stale" for example in card.data.widget)
+    assert "body kept" in card.text
+
+
 def test_average_releases_the_mean_of_the_checkpoints(run_folder, tiny_model, tiny_tokenizer, tmp_path):
     from multitask_bert.build import save_model
 
