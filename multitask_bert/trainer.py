@@ -47,6 +47,12 @@ from .tasks import TASKS
 logger = logging.getLogger(__name__)
 
 
+def only_cpu() -> bool:
+    """Whether this machine has no accelerator torch can train on (CUDA, MPS, XPU)."""
+    xpu = getattr(torch, "xpu", None)
+    return not (torch.cuda.is_available() or torch.backends.mps.is_available() or (xpu and xpu.is_available()))
+
+
 @dataclass
 class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     task_sampling: Sampling = field(
@@ -93,8 +99,8 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     bf16: bool | None = field(
         default=None,
         metadata={
-            "help": "bfloat16 mixed precision; by default on where a CUDA GPU supports it, off on CPU, where "
-            "--use_cpu true --bf16 true turns on autocast (faster on CPUs with AMX)"
+            "help": "bfloat16 mixed precision; by default on where a CUDA GPU supports it, off on CPU; on a machine "
+            "without a GPU --bf16 true turns on autocast on the CPU (faster on CPUs with AMX)"
         },
     )
     report_to: None | str | list[str] = field(default="none", metadata={"help": "'tensorboard', 'none', ..."})
@@ -102,6 +108,10 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     def __post_init__(self):
         if self.bf16 is None:
             self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        elif self.bf16 and not self.use_cpu and only_cpu():
+            # Trainer refuses bf16 without a GPU unless told to use the CPU: on a machine that has nothing else, the
+            # CPU is what --bf16 true means (autocast; fast where the cores have AMX)
+            self.use_cpu = True
         super().__post_init__()
         if self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = True  # a sentiment batch leaves the decoder unused, and vice versa

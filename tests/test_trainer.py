@@ -102,6 +102,15 @@ def test_fresh_learning_rate_gives_the_fresh_parts_their_own_rate_on_the_same_sc
         MultitaskTrainingArguments(output_dir=str(tmp_path), fresh_learning_rate=0)
 
 
+def test_bf16_on_a_machine_without_a_gpu_means_autocast_on_the_cpu(tmp_path, monkeypatch):
+    import multitask_bert.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "only_cpu", lambda: True)
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), bf16=True)
+    assert args.bf16 and args.use_cpu and args.device.type == "cpu"
+    assert not MultitaskTrainingArguments(output_dir=str(tmp_path), use_cpu=True).bf16  # off on CPU unless asked
+
+
 def result(name: str, task: str, scores: dict[str, float]) -> SetResult:
     return SetResult(name, task, "validation", name, rows=10, scores=scores, signatures={})
 
