@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import field
 from pathlib import Path
@@ -37,6 +38,7 @@ from multitask_bert.card import add_eval_results, eval_results, is_local
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
 from multitask_bert.run_layout import RunLayout
+from multitask_bert.sources import is_file
 from multitask_bert.tasks import TASKS
 
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
@@ -166,6 +168,16 @@ def all_group_values(sets: list[EvalSet], column: str | None) -> dict[str, list[
     return {s.name: [GROUP_MISSING if v is None else str(v) for v in s.rows[column]] for s in having}
 
 
+def declared_split(eval_set: EvalSet, args) -> str:
+    """The split a set's scores are filed under (the card's model-index, the JSON): what its source calls itself, a
+    file by its name ('valid.jsonl', 'dev.jsonl': validation), a Hub dataset by its split option. Every set this
+    command reads comes in as a "test" set, but SST-2's validation file scored here is still validation data."""
+    location = eval_set.source.location
+    name = Path(location).stem if is_file(location) else getattr(args, f"{eval_set.task}_test_split")
+    words = set(re.split(r"[^a-z]+", name.lower()))  # 'sentiment_validation', 'dev', 'valid-2024'
+    return "validation" if words & {"val", "valid", "validation", "dev"} else "test"
+
+
 # ---- predictions and scores ----------------------------------------------------------------------------------------
 
 
@@ -206,7 +218,8 @@ def group_scores(task: str, predictions: list, references: list, groups: list[st
 
 def set_entry(result: SetResult, groups: dict[str, dict] | None) -> dict:
     """A set's entry of the results (`--output_json`'s "sets")."""
-    entry = {"task": result.task, "source": result.source, "rows": result.rows, "scores": result.scores}
+    entry = {"task": result.task, "split": result.split, "source": result.source, "rows": result.rows}
+    entry["scores"] = result.scores
     if result.signatures:
         entry["signatures"] = result.signatures
     if groups is not None:
@@ -230,6 +243,33 @@ def table(sets: dict[str, dict], group_column: str | None) -> str:
     signatures = next((r["signatures"] for r in sets.values() if "signatures" in r), {})
     lines += [f"sacreBLEU {name}: {signature}" for name, signature in signatures.items()]
     return "\n".join(lines)
+
+
+def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) -> dict[str, dict]:
+    """How each set was scored, as the card records it next to its scores (`card.add_eval_results`): the rows, the
+    settings that change the figures (generation: the ones given, else the model's generation_config), the groups."""
+    generation = model.generation_config
+    defaults = {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": None}  # generate()'s, where unset
+    settings = {k: getattr(generation, k, None) or v for k, v in defaults.items()}
+    settings |= {k: v for k, v in generation_settings(args).items() if k != "max_new_tokens"}
+    beam = (
+        f"beam {settings['num_beams']}, length_penalty {settings['length_penalty']:g}, "
+        f"no_repeat_ngram_size {settings['no_repeat_ngram_size'] or 'none'}, max {args.max_new_tokens} new tokens"
+    )
+    out = {}
+    for eval_set in test_sets:
+        part = f"first {args.max_samples:,} rows" if args.max_samples else "whole set"
+        how = [part, f"inputs cut at {args.max_source_length} tokens"]
+        if TASKS[eval_set.task].generates:
+            how.append(beam)
+        entry = {"rows": sets[eval_set.name]["rows"], "settings": "; ".join(how)}
+        if "groups" in sets[eval_set.name]:
+            metric = TASKS[eval_set.task].grouped_metric
+            groups = sets[eval_set.name]["groups"].items()
+            entry["group_column"] = args.group_column
+            entry["groups"] = {value: {"score": g[metric], "rows": g["rows"]} for value, g in groups}
+        out[f"{eval_set.name}/{eval_set.split}"] = entry
+    return out
 
 
 def write_predictions(path: str, sets: list[EvalSet], predictions: dict[str, list]) -> None:
@@ -273,11 +313,12 @@ def load_model(args):
     groups = all_group_values(
         data.test, args.group_column
     )  # a group column no set has is a bad argument: said before the model
+    test_sets = [dataclasses.replace(s, split=declared_split(s, args)) for s in data.test]
     model = AutoModel.from_pretrained(args.model, config=config, **hub).eval()
     model.config.check_tokenizer(tokenizer)
     if torch.cuda.is_available():
         model.to("cuda")
-    return model, tokenizer, data.test, groups
+    return model, tokenizer, test_sets, groups
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
@@ -301,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         print(f"Wrote {args.output_json}", file=sys.stderr)
     if args.add_to_card:
         entries = eval_results(results)
-        add_eval_results(args.model, entries)
+        add_eval_results(args.model, entries, scored_with=scored_with(args, model, test_sets, sets))
         print(f"Added {len(entries)} result(s) to {Path(args.model) / 'README.md'}", file=sys.stderr)
     return sets
 

@@ -1,14 +1,16 @@
 """Make a compact release of a trained folder: the weights in half precision (half the download, no loss worth
 measuring for inference), loaded back as float32, with the run's card, results and training curves.
 
-    python release.py --model outputs/cpu --out reference --num_beams 4 --no_repeat_ngram_size 3
+    python release.py --model outputs/cpu --out reference --model_name multitask-bert --num_beams 4
     python release.py --model outputs/cpu --average outputs/cpu/checkpoint-7000 outputs/cpu/checkpoint-8000 --out avg
 
 `--average` releases the mean of several checkpoints' weights (checkpoint averaging: the last checkpoints of a run lie
 around the same minimum, and their mean usually scores a little higher than any of them) with `--model`'s tokenizer,
 settings, card and curves; score it on validation data before choosing it.
 
-The card's widget outputs are recorded again from the released model (its generation settings, its rounded weights).
+The card's widget outputs are recorded again from the released model (its generation settings, its rounded weights),
+and `--model_name` gives the card its title. Score the release with `evaluate_model.py --model <out> --add_to_card
+true`: its card then shows those whole-set figures, with how they were scored, at the top of its Results.
 The release is written complete or not at all (`multitask_bert/atomic.py`), and an existing `--out` is replaced only
 with `--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32
 on any machine (CPUs compute float16 slowly), while the file on disk holds float16.
@@ -25,7 +27,7 @@ from transformers import AutoTokenizer, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder
-from multitask_bert.card import rerecord_widget
+from multitask_bert.card import rename_card, rerecord_widget
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
@@ -41,6 +43,10 @@ class ReleaseArguments:
     num_beams: int | None = field(default=None, metadata={"help": "the release's default beams (generation_config)"})
     length_penalty: float | None = field(default=None, metadata={"help": "its default beam length penalty"})
     no_repeat_ngram_size: int | None = field(default=None, metadata={"help": "its default n-gram repeat ban"})
+    model_name: str | None = field(
+        default=None,
+        metadata={"help": "the release's name: its card's title and model-index name (default: the run's)"},
+    )
     average: list[str] = field(
         default_factory=list,
         metadata={"help": "release the mean of these checkpoints' weights (two or more folders of the same model)"},
@@ -90,6 +96,8 @@ def release(args: ReleaseArguments) -> Path:
             # the card's widget shows what the model answered at the end of training: the release answers with its
             # own generation settings and weights
             rerecord_widget(tmp / "README.md", model.to(torch.float32), tokenizer)
+            if args.model_name:
+                rename_card(tmp / "README.md", args.model_name)
     return Path(args.out)
 
 

@@ -373,7 +373,12 @@ def finish(
         labels=list(base.config.id2label.values()),
         results=results,
         training_data=training_data(data),
-        training_procedure=training_procedure(training_args, shares, model_args.lora_r if model_args.lora else None),
+        training_procedure=training_procedure(
+            training_args,
+            shares,
+            lora_r=model_args.lora_r if model_args.lora else None,
+            best_step=trainer.state.best_global_step if training_args.load_best_model_at_end else None,
+        ),
         curves_file=curves.name if curves else None,
         repo_id=training_args.hub_model_id,
         widget_outputs=widget_outputs(model_args, trainer),

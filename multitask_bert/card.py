@@ -2,8 +2,11 @@
 measured results (`evaluation.SetResult`s). How the card names each task and metric is the task's `card` in
 `tasks.TASKS`."""
 
+import hashlib
+import tempfile
 from pathlib import Path
 
+from filelock import FileLock
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from pipeline_multitask import MultitaskPipeline
@@ -67,22 +70,101 @@ def eval_results(results: list[SetResult]) -> list[EvalResult]:
     return entries
 
 
-def add_eval_results(folder: str, results: list[EvalResult]) -> ModelCard:
+# The card's section of whole-set scores that `add_eval_results` keeps up to date, between these two lines.
+SCORED_BEGIN = "<!-- scored by evaluate_model.py --add_to_card: this section is rewritten on every run -->"
+SCORED_END = "<!-- end of the scored section -->"
+SCORED_KEY = "scored_with"  # card metadata: how each set in the model-index was scored (rows, settings, groups)
+
+
+def add_eval_results(folder: str, results: list[EvalResult], scored_with: dict[str, dict] | None = None) -> ModelCard:
     """Add `results` to the `model-index` of `folder/README.md` and return the card. A result of the same task, set,
-    split and metric replaces the old one; every other result is kept. A folder without a card gets a minimal one.
-    Written atomically, like the card training writes."""
+    split and metric replaces the old one; every other result is kept. `scored_with`: per "set/split", how it was
+    scored ({"rows", "settings", optional "groups"}), kept in the card's metadata; the card's body then shows every
+    result of its model-index as one table in a section of its own (`scored_section`). A folder without a card gets a
+    minimal one. Runs on the same folder at once are serialized (each reads the card the other wrote), and the card is
+    written atomically, like the card training writes."""
     path = Path(folder) / "README.md"
-    if path.is_file():
-        card = ModelCard.load(path)
+    # keyed on the card's real path, outside the folder: a lock file inside it would be uploaded with the model
+    lock = Path(tempfile.gettempdir()) / f"multitask-bert-card-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()}"
+    with FileLock(f"{lock}.lock"):
+        if path.is_file():
+            card = ModelCard.load(path)
+        else:
+            metadata = ModelCardData(library_name="transformers", tags=["custom_code"]).to_yaml()
+            card = ModelCard(f"---\n{metadata}\n---\n\n# {shown_model(folder)}\n")
+        kept = [
+            old for old in card.data.eval_results or [] if not any(old.is_equal_except_value(new) for new in results)
+        ]
+        card.data.eval_results = kept + list(results)
+        card.data.model_name = card.data.model_name or shown_model(folder)  # the Hub's model-index needs a name
+        if scored_with is not None:
+            card.data[SCORED_KEY] = (card.data.get(SCORED_KEY) or {}) | scored_with
+            card.text = with_section(card.text, scored_section(card.data.eval_results, card.data[SCORED_KEY]))
+        with atomic_file(path) as f:
+            f.write(str(card))
+    return card
+
+
+def scored_section(results: list[EvalResult], scored_with: dict[str, dict]) -> str:
+    """The model-index as the card's body shows it: one row per set and split (in the model-index's order), one
+    column per metric, with the rows scored and the settings; then the per-group scores. Sets scored some other way
+    (no `scored_with` entry) show their metrics without settings."""
+    known = {kind: name for task in TASKS.values() for kind, name in task.card.metrics.values()}  # type -> shown
+    sets: dict[str, dict[str, float]] = {}
+    for result in results:
+        sets.setdefault(f"{result.dataset_name}/{result.dataset_split}", {})[result.metric_type] = result.metric_value
+        known.setdefault(result.metric_type, result.metric_name or result.metric_type)
+    # the tasks' metrics in their cards' order, then any other metric a card holds
+    columns = [kind for kind in known if any(kind in scores for scores in sets.values())]
+    lines = [
+        SCORED_BEGIN,
+        "Scored by `evaluate_model.py` (the model-index in this card's metadata holds the same figures):",
+        "",
+        "| set | split | rows | " + " | ".join(known[kind] for kind in columns) + " | scored with |",
+        "|---|---|---|" + "---|" * len(columns) + "---|",
+    ]
+    for key, scores in sets.items():
+        name, split = key.rsplit("/", 1)
+        how = scored_with.get(key, {})
+        cells = [f"{scores[metric]:g}" if metric in scores else "" for metric in columns]
+        rows = f"{how['rows']:,}" if "rows" in how else ""
+        lines.append(f"| {name} | {split} | {rows} | " + " | ".join(cells) + f" | {how.get('settings', '')} |")
+    for key, how in scored_with.items():
+        if how.get("groups"):
+            groups = ", ".join(
+                f"{value} {group['score']:g} ({group['rows']:,})" for value, group in how["groups"].items()
+            )
+            lines += ["", f"{key} per {how['group_column']}: {groups}."]
+    return "\n".join([*lines, SCORED_END])
+
+
+def with_section(text: str, section: str) -> str:
+    """The card's body with `section` in place of the one an earlier run wrote, else at the top of "## Results" (else
+    as a "## Results" of its own at the end)."""
+    if SCORED_BEGIN in text and SCORED_END in text:
+        before, rest = text.split(SCORED_BEGIN, 1)
+        return before + section + rest.split(SCORED_END, 1)[1]
+    heading = "\n## Results\n"
+    if heading in text:
+        before, after = text.split(heading, 1)
+        return f"{before}{heading}\n{section}\n{after}"
+    return f"{text.rstrip()}\n\n## Results\n\n{section}\n"
+
+
+def rename_card(path: Path, model_name: str) -> None:
+    """Give the card at `path` another model name: its title (the body's first "# " line) and the model-index's name
+    (a release is a model of its own, not the run folder it came from)."""
+    card = ModelCard.load(path)
+    card.data.model_name = model_name
+    lines = card.text.split("\n")
+    title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+    if title is None:
+        lines[:0] = [f"# {model_name}", ""]
     else:
-        metadata = ModelCardData(library_name="transformers", tags=["custom_code"]).to_yaml()
-        card = ModelCard(f"---\n{metadata}\n---\n\n# {shown_model(folder)}\n")
-    kept = [old for old in card.data.eval_results or [] if not any(old.is_equal_except_value(new) for new in results)]
-    card.data.eval_results = kept + list(results)
-    card.data.model_name = card.data.model_name or shown_model(folder)  # the Hub's model-index needs a name
+        lines[title] = f"# {model_name}"
+    card.text = "\n".join(lines)
     with atomic_file(path) as f:
         f.write(str(card))
-    return card
 
 
 def record_widget_outputs(model, tokenizer) -> list[dict]:
@@ -153,9 +235,12 @@ def training_data(data) -> str:
     return "\n".join(lines)
 
 
-def training_procedure(training_args, shares: dict[str, float], lora_r: int | None) -> str:
+def training_procedure(
+    training_args, shares: dict[str, float], lora_r: int | None, best_step: int | None = None
+) -> str:
     """The card's "Training procedure": sampling and task shares, loss weights, schedule; `lora_r`: a LoRA run's rank
-    (None: all weights trained)."""
+    (None: all weights trained); `best_step`: the step whose weights the folder holds, when the run ended on its best
+    checkpoint rather than its last step."""
     weights = ", ".join(f"{task} {training_args.loss_weight(task)}" for task in TASKS)
     trained = f"one LoRA adapter per task (r={lora_r})" if lora_r is not None else "all weights trained"
     # max_steps, when set, overrides num_train_epochs in Trainer: the card names what the run did
@@ -163,6 +248,8 @@ def training_procedure(training_args, shares: dict[str, float], lora_r: int | No
         length = f"{training_args.max_steps:,} steps"
     else:
         length = f"{training_args.num_train_epochs:g} epochs"
+    if best_step is not None:
+        length += f" (the weights of its best checkpoint: step {best_step:,})"
     rate = f"learning rate {training_args.learning_rate}"
     if training_args.fresh_learning_rate is not None:
         rate += f" ({training_args.fresh_learning_rate} for the parts the warm start left fresh)"

@@ -52,19 +52,24 @@ def unique_names(names: list[str]) -> list[str]:
     return out
 
 
+def is_file(source: str) -> bool:
+    """A local file (by its suffix, or because it exists), not a Hub dataset id."""
+    path = Path(source)
+    return path.suffix.lower() in SUFFIXES or path.exists()
+
+
 def shown(source: str) -> str:
     """A source as logs show it: a file by its folder and name (a local absolute path says nothing to a reader)."""
     path = Path(source)
-    if path.suffix.lower() in SUFFIXES or path.exists():
+    if is_file(source):
         return str(Path(path.parent.name) / path.name) if path.parent.name else path.name
     return source
 
 
 def load_split(source: str, dataset_config: str | None, split: str, what: str) -> Dataset:
     """One split from a local file or the Hub, nested columns flattened ('translation.en')."""
-    path = Path(source)
-    if path.suffix.lower() in SUFFIXES or path.exists():
-        dataset = load_local(path, what)
+    if is_file(source):
+        dataset = load_local(Path(source), what)
     else:
         try:
             dataset = load_dataset(source, dataset_config, split=split)

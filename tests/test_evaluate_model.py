@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sacrebleu
@@ -14,6 +15,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 import evaluate_model
 from multitask_bert import metrics
+from multitask_bert.card import SCORED_BEGIN, SCORED_END, add_eval_results
 from multitask_bert.data import DataArguments, load_task_data
 
 SENTIMENT = str(DEMO_DATA / "sentiment_validation.jsonl")
@@ -199,6 +201,50 @@ def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     assert results[("translation_validation", "chrf++")] == sets["translation_validation"]["scores"]["chrfpp"]
     assert results[("translation_validation", "bleu")] == sets["translation_validation"]["scores"]["bleu"]
     assert not list(saved.glob(".README.md.partial-*"))
+    # the body shows the model-index as one table, once however often the command ran, with how each set was scored
+    body = card.text
+    assert body.count(SCORED_BEGIN) == 1 and body.count(SCORED_END) == 1
+    assert body.index("## Results") < body.index(SCORED_BEGIN)  # a card without that heading gets one
+    section = body[body.index(SCORED_BEGIN) : body.index(SCORED_END)]
+    accuracy = sets["sentiment_validation"]["scores"]["accuracy"]
+    assert f"| sentiment_validation | validation | 4 | {accuracy:g} |" in section
+    assert "| news | test |  | " in section  # scored elsewhere: its figure, no settings
+    assert "first 4 rows; inputs cut at 128 tokens; beam 2, length_penalty" in section
+    # the splits are the sources' own (file names saying validation), not the command's "test" role
+    assert {r.dataset_split for r in card.data.eval_results if r.dataset_name != "news"} == {"validation"}
+
+
+def test_concurrent_runs_on_one_card_keep_each_others_results(saved):
+    """Two evaluations of one folder at once (say the validation and the test sets, one process each) both land."""
+
+    def add(i: int) -> None:
+        result = EvalResult(
+            task_type="translation",
+            dataset_type=f"set{i}",
+            dataset_name=f"set{i}",
+            dataset_split="test",
+            metric_type="bleu",
+            metric_value=float(i),
+        )
+        add_eval_results(str(saved), [result], scored_with={f"set{i}/test": {"rows": i, "settings": "whole set"}})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(add, range(16)))
+    card = ModelCard.load(saved / "README.md")
+    assert sorted(r.metric_value for r in card.data.eval_results) == [float(i) for i in range(16)]
+    assert len(card.data["scored_with"]) == 16 and card.text.count("| set") == 16 + 1  # the rows and the header
+
+
+def test_split_is_the_sources_own(saved, tmp_path):
+    test_file = tmp_path / "news" / "test.jsonl"
+    test_file.parent.mkdir()
+    test_file.write_text((DEMO_DATA / "translation_validation.jsonl").read_text())
+    arguments = run_args(saved, "--translation_test", TRANSLATION, str(test_file), "--max_samples", "2")
+    sets = evaluate_model.main([*arguments, "--output_json", str(tmp_path / "r.json")])
+    assert {name: entry["split"] for name, entry in sets.items()} == {
+        "translation_validation": "validation",
+        "news": "test",
+    }
 
 
 def test_data_errors_are_training_errors(saved, tmp_path, tiny_tokenizer, capsys, monkeypatch):

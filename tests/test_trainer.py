@@ -136,3 +136,5 @@ def test_card_names_the_run_length_that_trainer_used(tmp_path, limit, expected):
     args = MultitaskTrainingArguments(output_dir=str(tmp_path), **limit)
     text = training_procedure(args, {"sentiment": 0.4, "translation": 0.6}, lora_r=None)
     assert f"{expected}, batch" in text
+    best = training_procedure(args, {"sentiment": 0.4, "translation": 0.6}, lora_r=None, best_step=1700)
+    assert f"{expected} (the weights of its best checkpoint: step 1,700), batch" in best
