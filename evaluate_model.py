@@ -23,7 +23,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import sys
 from dataclasses import field
 from pathlib import Path
@@ -38,7 +37,6 @@ from multitask_bert.card import add_eval_results, eval_results, is_local
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
 from multitask_bert.run_layout import RunLayout
-from multitask_bert.sources import is_file
 from multitask_bert.tasks import TASKS
 
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
@@ -168,16 +166,6 @@ def all_group_values(sets: list[EvalSet], column: str | None) -> dict[str, list[
     return {s.name: [GROUP_MISSING if v is None else str(v) for v in s.rows[column]] for s in having}
 
 
-def declared_split(eval_set: EvalSet, args) -> str:
-    """The split a set's scores are filed under (the card's model-index, the JSON): what its source calls itself, a
-    file by its name ('valid.jsonl', 'dev.jsonl': validation), a Hub dataset by its split option. Every set this
-    command reads comes in as a "test" set, but SST-2's validation file scored here is still validation data."""
-    location = eval_set.source.location
-    name = Path(location).stem if is_file(location) else getattr(args, f"{eval_set.task}_test_split")
-    words = set(re.split(r"[^a-z]+", name.lower()))  # 'sentiment_validation', 'dev', 'valid-2024'
-    return "validation" if words & {"val", "valid", "validation", "dev"} else "test"
-
-
 # ---- predictions and scores ----------------------------------------------------------------------------------------
 
 
@@ -218,7 +206,7 @@ def group_scores(task: str, predictions: list, references: list, groups: list[st
 
 def set_entry(result: SetResult, groups: dict[str, dict] | None) -> dict:
     """A set's entry of the results (`--output_json`'s "sets")."""
-    entry = {"task": result.task, "split": result.split, "source": result.source, "rows": result.rows}
+    entry = {"task": result.task, "split": result.data_split, "source": result.source, "rows": result.rows}
     entry["scores"] = result.scores
     if result.signatures:
         entry["signatures"] = result.signatures
@@ -268,7 +256,7 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
             groups = sets[eval_set.name]["groups"].items()
             entry["group_column"] = args.group_column
             entry["groups"] = {value: {"score": g[metric], "rows": g["rows"]} for value, g in groups}
-        out[f"{eval_set.name}/{eval_set.split}"] = entry
+        out[f"{eval_set.name}/{eval_set.data_split}"] = entry
     return out
 
 
@@ -313,12 +301,11 @@ def load_model(args):
     groups = all_group_values(
         data.test, args.group_column
     )  # a group column no set has is a bad argument: said before the model
-    test_sets = [dataclasses.replace(s, split=declared_split(s, args)) for s in data.test]
     model = AutoModel.from_pretrained(args.model, config=config, **hub).eval()
     model.config.check_tokenizer(tokenizer)
     if torch.cuda.is_available():
         model.to("cuda")
-    return model, tokenizer, test_sets, groups
+    return model, tokenizer, data.test, groups
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:

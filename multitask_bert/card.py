@@ -61,7 +61,7 @@ def eval_results(results: list[SetResult]) -> list[EvalResult]:
                     task_name=card.title,
                     dataset_type=result.name,
                     dataset_name=result.name,
-                    dataset_split=result.split,
+                    dataset_split=result.data_split or result.split,
                     metric_type=metric_type,
                     metric_name=metric_name,
                     metric_value=result.scores[metric],

@@ -23,6 +23,7 @@ from .sources import (
     check_texts,
     join_pairs,
     load_split,
+    own_split,
     set_name,
     shown,
     unique_names,
@@ -210,12 +211,13 @@ class EvalSet:
 
     name: str
     task: str
-    split: str  # "validation" or "test"
+    split: str  # its role in this run: "validation" or "test"
     dataset: Dataset  # tokenized, one row per row of `rows`
     references: list
     rows: Dataset  # the rows as read: every column, for reports (input texts, a group column)
     input_column: str  # the column of `rows` the model read
     source: Source
+    data_split: str  # the split the data calls itself (`sources.own_split`): what the card's model-index names
 
     @property
     def inputs(self) -> list[str]:
@@ -312,8 +314,17 @@ def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> 
     prepared = load_source(source, args, tokenizer, label2id)
     logger.info("%s %s: %d rows from %s", source.what, source.name, len(prepared.rows), shown(source.location))
     column = args.column(TASKS[source.task].input)
+    hub_split = getattr(args, f"{source.task}_{source.role}_split")
     return EvalSet(
-        source.name, source.task, source.role, prepared.dataset, prepared.references, prepared.rows, column, source
+        source.name,
+        source.task,
+        source.role,
+        prepared.dataset,
+        prepared.references,
+        prepared.rows,
+        column,
+        source,
+        data_split=own_split(source.location, hub_split),
     )
 
 

