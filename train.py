@@ -61,7 +61,10 @@ class ModelArguments:
     )
     model_revision: str | None = field(
         default=None,
-        metadata={"help": "Hub revision (branch, tag or commit) of --model_name_or_path: pins its code and weights"},
+        metadata={
+            "help": "Hub revision (branch, tag or commit) of the model the run starts from, --model_name_or_path or a "
+            "Hub --base_model: pins its code and weights"
+        },
     )
     decoder_layers: int | None = field(
         default=4,
@@ -105,8 +108,11 @@ class ModelArguments:
             raise ValueError("merge_adapter needs --lora")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
-        if self.model_revision and not self.model_name_or_path:
-            raise ValueError("--model_revision pins --model_name_or_path: give that too, or drop --model_revision")
+        if self.model_revision and not self.model_name_or_path and self.base_model == EMBEDDED_BASE:
+            raise ValueError(
+                "--model_revision pins a Hub model (--model_name_or_path or a Hub --base_model); the run starts from "
+                "the embedded default: drop --model_revision"
+            )
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -169,6 +175,7 @@ def load_model(model_args: ModelArguments):
         decoder_layers=model_args.decoder_layers,
         id2label=model_args.id2label,
         classifier_pooling=model_args.classifier_pooling,
+        revision=model_args.model_revision,
     )
 
 

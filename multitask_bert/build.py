@@ -37,13 +37,18 @@ def is_fresh(parameter_name: str) -> bool:
     return any(part in parameter_name for part in FRESH_PARTS)
 
 
-def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenizerBase]:
-    """The pretrained encoder and its tokenizer: the embedded default, a local folder or a Hub id."""
+def load_bert_checkpoint(base_model: str, revision: str | None = None) -> tuple[BertModel, PreTrainedTokenizerBase]:
+    """The pretrained encoder and its tokenizer: the embedded default, a local folder or a Hub id (`revision`: the
+    Hub commit, branch or tag to load, so that a run can be repeated on the same weights)."""
+    if revision is not None and (base_model == EMBEDDED_BASE or os.path.isdir(base_model)):
+        what = "the embedded default" if base_model == EMBEDDED_BASE else "a local folder"
+        raise ValueError(f"a revision pins a Hub model; base model {base_model!r} is {what}: drop the revision")
     if base_model == EMBEDDED_BASE:
         bert, tokenizer, _ = load_e5_small()
         return bert, tokenizer
+    pinned = {"revision": revision} if revision is not None else {}
     try:
-        config = AutoConfig.from_pretrained(base_model)
+        config = AutoConfig.from_pretrained(base_model, **pinned)
     except (OSError, ValueError) as err:
         where = "local folder without a config.json" if os.path.isdir(base_model) else "neither a local folder nor"
         raise ValueError(
@@ -54,8 +59,8 @@ def load_bert_checkpoint(base_model: str) -> tuple[BertModel, PreTrainedTokenize
         raise ValueError(
             f"base model {base_model!r} is a {config.model_type!r} checkpoint; a BERT checkpoint is needed"
         )
-    bert = BertModel.from_pretrained(base_model, add_pooling_layer=False)
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    bert = BertModel.from_pretrained(base_model, add_pooling_layer=False, **pinned)
+    tokenizer = AutoTokenizer.from_pretrained(base_model, **pinned)
     logger.info("Loaded %s: %d layers, hidden %d", base_model, config.num_hidden_layers, config.hidden_size)
     return bert.eval(), tokenizer
 
@@ -106,9 +111,11 @@ def build_multitask_model(
     decoder_layers: int | None = None,
     id2label: dict[int, str] | None = None,
     classifier_pooling: str = "mean",
+    revision: str | None = None,
 ) -> tuple[MultitaskBertModel, PreTrainedTokenizerBase]:
-    """A fresh multi-task model warm-started from `base_model`, and the tokenizer that goes with it."""
-    bert, tokenizer = load_bert_checkpoint(base_model)
+    """A fresh multi-task model warm-started from `base_model` (at Hub `revision`), and the tokenizer that goes with
+    it."""
+    bert, tokenizer = load_bert_checkpoint(base_model, revision=revision)
     model = multitask_from_bert(
         bert,
         vocab_size=len(tokenizer),

@@ -16,10 +16,10 @@ import pytest
 import torch
 from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, tiny_train_args
 from safetensors.torch import load_file
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertModel
 
 import train
-from multitask_bert import atomic
+from multitask_bert import atomic, build
 from multitask_bert.card import write_model_card
 from multitask_bert.lora import load_task_adapters
 from multitask_bert.run_layout import RunLayout
@@ -32,7 +32,7 @@ NO_CHECKPOINTS = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best
 KILLED_RUN = """
 import os, signal, sys
 import train
-from multitask_bert import atomic
+from multitask_bert import atomic, build
 
 def kill(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -247,8 +247,32 @@ def test_model_revision_reaches_model_and_tokenizer(saved, monkeypatch):
     )
     train.load_model(model_args)
     assert calls == [("model", "0123abc"), ("tokenizer", "0123abc")]
-    with pytest.raises(ValueError, match="--model_revision pins --model_name_or_path"):
+    with pytest.raises(ValueError, match="--model_revision pins a Hub model"):
         train.ModelArguments(model_revision="0123abc")
+
+
+def test_model_revision_pins_a_hub_base_model(tiny_bert_dir, monkeypatch):
+    """A run warm-started from a Hub BERT loads its config, weights and tokenizer at the revision given."""
+    calls = []
+
+    def recording(what, cls):
+        def from_pretrained(path, *args, **kwargs):
+            calls.append((what, kwargs.pop("revision", None)))
+            return cls.from_pretrained(tiny_bert_dir, *args, **kwargs)  # the Hub, answered by a local BERT
+
+        return SimpleNamespace(from_pretrained=from_pretrained)
+
+    monkeypatch.setattr(build, "AutoConfig", recording("config", AutoConfig))
+    monkeypatch.setattr(build, "BertModel", recording("weights", BertModel))
+    monkeypatch.setattr(build, "AutoTokenizer", recording("tokenizer", AutoTokenizer))
+    model_args, _, _ = train.parse_args(
+        ["--base_model", "someone/bert", "--model_revision", "0123abc", "--decoder_layers", "1", "--output_dir", "x"]
+    )
+    model, _ = train.load_model(model_args)
+    assert calls == [("config", "0123abc"), ("weights", "0123abc"), ("tokenizer", "0123abc")]
+    assert model.config.decoder.num_hidden_layers == 1
+    with pytest.raises(ValueError, match="is a local folder: drop the revision"):
+        build.build_multitask_model(str(tiny_bert_dir), revision="0123abc")
 
 
 def test_model_card_names_no_local_path(tiny_bert_dir, tmp_path):
