@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import (
     PREFIX_CHECKPOINT_DIR,
@@ -370,12 +371,29 @@ class MultitaskTrainer(Seq2SeqTrainer):
         epochs_trained, steps_in_epoch = super()._init_training_state(
             max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial
         )
+        if resume_from_checkpoint is not None:
+            self._anchor_best_checkpoint(resume_from_checkpoint)
         # A run stopped after its last checkpoint (in the final evaluation or save) and resumed from it: Trainer checks
         # max_steps only after a step, so it would train step max_steps + 1 (and evaluate and save it). No epoch left
         # to run takes it straight to the end of training: best model, evaluation, save.
         if self.state.global_step >= max_steps:
             return num_train_epochs, 0
         return epochs_trained, steps_in_epoch
+
+    def _anchor_best_checkpoint(self, resume_from_checkpoint: str) -> None:
+        """The best checkpoint a resumed run recorded, found in this run's folder. Its state names it by the path the
+        run had then: moved or copied to another disk, or resumed with the folder spelt another way (relative,
+        absolute), that path is gone or differs, and Trainer forgets the best checkpoint (the end model is then the
+        best since the resume, not the best) or fails to protect it from rotation, deleting it. The folder of that
+        name in this run's output_dir is the same checkpoint."""
+        with open(os.path.join(resume_from_checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as f:
+            recorded = json.load(f).get("best_model_checkpoint")
+        if recorded is None:
+            return
+        here = os.path.join(self._get_output_dir(trial=None), os.path.basename(os.path.normpath(recorded)))
+        if os.path.isdir(here) and here != self.state.best_model_checkpoint:
+            logger.info("Best checkpoint so far: %s (recorded as %s)", here, recorded)
+            self.state.best_model_checkpoint = here
 
     def _load_best_model(self):
         if not self.uses_adapters:

@@ -323,3 +323,22 @@ def test_senseless_generation_settings_are_refused_before_any_work(tiny_bert_dir
     with pytest.raises(ValueError, match=f"{option[2:]} must be at least 1, got 0"):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", option, "0"))
     assert not (tmp_path / "out").exists()
+
+
+def test_moved_run_keeps_its_best_checkpoint(checkpointed_run, tiny_bert_dir, tmp_path):
+    """A run folder moved to another place and resumed: the best checkpoint its state records (by the old path) is
+    still the best, kept through rotation and loaded at the end, not forgotten."""
+    out = tmp_path / "moved"
+    best = Path(shutil.copytree(checkpointed_run / "checkpoint-3", out / "checkpoint-3"))
+    resumed = Path(shutil.copytree(checkpointed_run / "checkpoint-6", out / "checkpoint-6"))
+    state = json.loads((resumed / "trainer_state.json").read_text())
+    # recorded where the run was: an evaluation at step 3 scored higher than any later one can
+    state |= {"best_model_checkpoint": "/elsewhere/run/checkpoint-3", "best_metric": 1e9, "best_global_step": 3}
+    (resumed / "trainer_state.json").write_text(json.dumps(state))
+    args = ["--save_strategy", "steps", "--save_steps", "3", "--save_total_limit", "1", "--eval_strategy", "steps"]
+    args += ["--eval_steps", "3"]
+    train.main(tiny_train_args(tiny_bert_dir, out, *args, "--resume_from_checkpoint", str(resumed)))
+    assert best.is_dir()  # rotation (one checkpoint kept) kept the best
+    assert json.loads((out / "trainer_state.json").read_text())["best_model_checkpoint"] == str(best)
+    final, chosen = load_file(out / "model.safetensors"), load_file(best / "model.safetensors")
+    assert all(torch.equal(final[k], chosen[k]) for k in chosen)  # the end model is the best checkpoint's
