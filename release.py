@@ -79,11 +79,9 @@ def release(args: ReleaseArguments) -> Path:
     for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
         if getattr(args, name) is not None:
             setattr(model.generation_config, name, getattr(args, name))
-    # the weights as the release holds them (rounded to --dtype), computed in float32 as from_pretrained will: what
-    # the card's recorded widget outputs must come from
-    model.to(DTYPES[args.dtype]).to(torch.float32)
+    model.to(DTYPES[args.dtype])  # rounded: the weights as the release holds them
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
-        model.to(DTYPES[args.dtype]).save_pretrained(tmp)
+        model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
         config["dtype"] = "float32"  # what from_pretrained computes in; the weights are cast on loading
@@ -94,7 +92,7 @@ def release(args: ReleaseArguments) -> Path:
                 shutil.copy2(Path(args.model) / name, tmp / name)
         if (tmp / "README.md").is_file():
             # the card's widget shows what the model answered at the end of training: the release answers with its
-            # own generation settings and weights
+            # own generation settings and rounded weights, computed in float32 as from_pretrained will
             rerecord_widget(tmp / "README.md", model.to(torch.float32), tokenizer)
             if args.model_name:
                 rename_card(tmp / "README.md", args.model_name)
