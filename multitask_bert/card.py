@@ -211,11 +211,13 @@ def widget_examples(texts: list[str], outputs: list[dict] | None = None) -> list
 
 def results_table(results: list[SetResult]) -> list[str]:
     """One Markdown row per set and metric, in the order of `results` (validation sets first)."""
-    rows = ["| set | split | metric | value |", "|---|---|---|---|"]
+    # the rows scored: a run's evaluations may read only the first --max_eval_samples of a set
+    rows = ["| set | split | rows | metric | value |", "|---|---|---|---|---|"]
     for result in results:
         for metric, (_, metric_name) in TASKS[result.task].card.metrics.items():
             if metric in result.scores:
-                rows.append(f"| {result.name} | {result.split} | {metric_name} | {result.scores[metric]} |")
+                cells = [result.name, result.split, f"{result.rows:,}", metric_name, str(result.scores[metric])]
+                rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import tiny_trainer
 
-from multitask_bert.card import training_procedure
+from multitask_bert.card import results_table, training_procedure
 from multitask_bert.evaluation import SetResult, combined_score
 from multitask_bert.trainer import MultitaskTrainer, MultitaskTrainingArguments
 
@@ -138,3 +138,10 @@ def test_card_names_the_run_length_that_trainer_used(tmp_path, limit, expected):
     assert f"{expected}, batch" in text
     best = training_procedure(args, {"sentiment": 0.4, "translation": 0.6}, lora_r=None, best_step=1700)
     assert f"{expected} (the weights of its best checkpoint: step 1,700), batch" in best
+
+
+def test_card_results_table_says_how_many_rows_each_figure_counts():
+    table = results_table(
+        [result("sst2", "sentiment", {"accuracy": 0.9}), result("news", "translation", {"chrfpp": 20})]
+    )
+    assert table[2:] == ["| sst2 | validation | 10 | Accuracy | 0.9 |", "| news | validation | 10 | chrF++ | 20 |"]
