@@ -32,7 +32,7 @@ NO_CHECKPOINTS = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best
 KILLED_RUN = """
 import os, signal, sys
 import train
-from multitask_bert import atomic, build
+from multitask_bert import atomic
 
 def kill(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
