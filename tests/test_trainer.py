@@ -1,6 +1,7 @@
 """The multi-task Trainer's own parts, each on a few steps of a tiny model: per-task loss weights, per-task losses in
 the training log, and the combined score that chooses the best checkpoint."""
 
+import logging
 import math
 
 import pytest
@@ -109,6 +110,22 @@ def test_bf16_on_a_machine_without_a_gpu_means_autocast_on_the_cpu(tmp_path, mon
     args = MultitaskTrainingArguments(output_dir=str(tmp_path), bf16=True)
     assert args.bf16 and args.use_cpu and args.device.type == "cpu"
     assert not MultitaskTrainingArguments(output_dir=str(tmp_path), use_cpu=True).bf16  # off on CPU unless asked
+
+
+def test_bf16_on_a_cpu_without_native_bfloat16_warns_that_it_is_slow(tmp_path, monkeypatch, caplog):
+    import multitask_bert.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "only_cpu", lambda: True)
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="multitask_bert.trainer"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), bf16=True)
+    assert "pass --bf16 false on this machine" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(trainer_module, "cpu_has_native_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="multitask_bert.trainer"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), bf16=True)
+        MultitaskTrainingArguments(output_dir=str(tmp_path), use_cpu=True)
+    assert "native bfloat16" not in caplog.text
 
 
 def result(name: str, task: str, scores: dict[str, float]) -> SetResult:
