@@ -108,6 +108,15 @@ class ModelArguments:
             raise ValueError("merge_adapter needs --lora")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+        if self.model_name_or_path:
+            # a saved model's shape is fixed: these would be accepted and silently ignored
+            shaping = {"base_model": EMBEDDED_BASE, "decoder_layers": 4, "classifier_pooling": "mean"}
+            given = [f"--{name}" for name, default in shaping.items() if getattr(self, name) != default]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} shape(s) a fresh model; --model_name_or_path continues "
+                    f"{self.model_name_or_path}, whose shape is saved with it: drop {', '.join(given)}"
+                )
         if self.model_revision and not self.model_name_or_path and self.base_model == EMBEDDED_BASE:
             raise ValueError(
                 "--model_revision pins a Hub model (--model_name_or_path or a Hub --base_model); the run starts from "

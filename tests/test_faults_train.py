@@ -251,6 +251,16 @@ def test_model_revision_reaches_model_and_tokenizer(saved, monkeypatch):
         train.ModelArguments(model_revision="0123abc")
 
 
+def test_arguments_that_shape_a_fresh_model_are_refused_when_continuing_a_saved_one():
+    """--decoder_layers, --base_model and --classifier_pooling build a fresh model: continuing a saved one they would
+    be ignored, so they are refused by name."""
+    with pytest.raises(ValueError, match=r"--decoder_layers shape\(s\) a fresh model.*drop --decoder_layers"):
+        train.parse_args(["--model_name_or_path", "reference", "--decoder_layers", "6", "--output_dir", "x"])
+    with pytest.raises(ValueError, match="drop --base_model, --classifier_pooling"):
+        train.ModelArguments(model_name_or_path="reference", base_model="bert-base-cased", classifier_pooling="cls")
+    train.ModelArguments(model_name_or_path="reference", lora=True, trim_vocab=True)  # these apply to a saved model
+
+
 def test_model_revision_pins_a_hub_base_model(tiny_bert_dir, monkeypatch):
     """A run warm-started from a Hub BERT loads its config, weights and tokenizer at the revision given."""
     calls = []
