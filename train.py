@@ -110,8 +110,9 @@ class ModelArguments:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
         if self.model_name_or_path:
             # a saved model's shape is fixed: these would be accepted and silently ignored
-            shaping = {"base_model": EMBEDDED_BASE, "decoder_layers": 4, "classifier_pooling": "mean"}
-            given = [f"--{name}" for name, default in shaping.items() if getattr(self, name) != default]
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            shaping = ("base_model", "decoder_layers", "classifier_pooling")
+            given = [f"--{name}" for name in shaping if getattr(self, name) != defaults[name]]
             if given:
                 raise ValueError(
                     f"{', '.join(given)} shape(s) a fresh model; --model_name_or_path continues "
