@@ -79,6 +79,13 @@ class ModelArguments:
         default=False,
         metadata={"help": "keep only the pieces the training data uses, every character and the specials (faster)"},
     )
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={
+            "help": "keep the encoder (with the word embeddings the decoder and output layer share) and the sentiment "
+            "head as they are: a translation stage that leaves every sentiment output unchanged"
+        },
+    )
     lora: bool = field(default=False, metadata={"help": "train one LoRA adapter per task instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
@@ -106,6 +113,8 @@ class ModelArguments:
             raise ValueError(f"merge_adapter must be one of {', '.join(TASKS)}, got {self.merge_adapter!r}")
         if self.merge_adapter is not None and not self.lora:
             raise ValueError("merge_adapter needs --lora")
+        if self.freeze_encoder and self.lora:
+            raise ValueError("--freeze_encoder trains the decoder's own weights; --lora trains adapters: choose one")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
         if self.model_name_or_path:
@@ -270,6 +279,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
         model = with_adapters(model, tokenizer, model_args, training_args, run)
+    if model_args.freeze_encoder:
+        freeze_encoder(model, data)
 
     trainer = MultitaskTrainer(
         model=model,
@@ -318,6 +329,21 @@ def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout):
     for name, count in trainable_parameters(model).items():
         logger.info("trainable parameters, %s: %s", name, f"{count:,}")
     return model
+
+
+def freeze_encoder(model, data: TaskData) -> None:
+    """Freeze the encoder and the sentiment head. The word embeddings are one tensor, tied to the decoder's input and
+    the output layer, and stay frozen with it: the encoder, and so every sentiment output, stays exactly as it was."""
+    trained = [task for task in data.train if not TASKS[task].generates]
+    if trained:
+        raise ValueError(
+            f"--freeze_encoder leaves nothing that {', '.join(trained)} trains: drop its training data "
+            f"(--{trained[0]}_train none) or --freeze_encoder"
+        )
+    model.encoder.requires_grad_(False)
+    model.classifier.requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("encoder and sentiment head frozen: %s parameters train", f"{trainable:,}")
 
 
 def save(trainer: MultitaskTrainer, run: RunLayout, lora: bool) -> None:
@@ -395,6 +421,7 @@ def finish(
             shares,
             lora_r=model_args.lora_r if model_args.lora else None,
             best_step=trainer.state.best_global_step if training_args.load_best_model_at_end else None,
+            frozen_encoder=model_args.freeze_encoder,
         ),
         curves_file=curves.name if curves else None,
         repo_id=training_args.hub_model_id,

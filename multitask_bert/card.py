@@ -238,13 +238,22 @@ def training_data(data) -> str:
 
 
 def training_procedure(
-    training_args, shares: dict[str, float], lora_r: int | None, best_step: int | None = None
+    training_args,
+    shares: dict[str, float],
+    lora_r: int | None,
+    best_step: int | None = None,
+    frozen_encoder: bool = False,
 ) -> str:
     """The card's "Training procedure": sampling and task shares, loss weights, schedule; `lora_r`: a LoRA run's rank
     (None: all weights trained); `best_step`: the step whose weights the folder holds, when the run ended on its best
-    checkpoint rather than its last step."""
+    checkpoint rather than its last step; `frozen_encoder`: the encoder and sentiment head were kept as they were."""
     weights = ", ".join(f"{task} {training_args.loss_weight(task)}" for task in TASKS)
-    trained = f"one LoRA adapter per task (r={lora_r})" if lora_r is not None else "all weights trained"
+    if lora_r is not None:
+        trained = f"one LoRA adapter per task (r={lora_r})"
+    elif frozen_encoder:
+        trained = "the decoder trained, the encoder, word embeddings and sentiment head frozen"
+    else:
+        trained = "all weights trained"
     # max_steps, when set, overrides num_train_epochs in Trainer: the card names what the run did
     if training_args.max_steps > 0:
         length = f"{training_args.max_steps:,} steps"

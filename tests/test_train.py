@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from conftest import DEMO_DATA, tiny_train_args
 from huggingface_hub import ModelCard, SpaceCard
 from transformers import AutoModel, AutoTokenizer, pipeline
@@ -235,3 +236,27 @@ def test_recipe_file_with_command_line_overrides(tmp_path):
     (tmp_path / "typo.yaml").write_text("learning_rat: 1e-4\n")
     with pytest.raises(ValueError, match=r"typo.yaml: unknown argument\(s\) learning_rat"):
         train.parse_args([str(tmp_path / "typo.yaml")])
+
+
+def test_freeze_encoder_trains_the_decoder_and_leaves_every_sentiment_output_unchanged(finished_run, tmp_path):
+    start, _ = finished_run
+    out = tmp_path / "stage"
+    args = tiny_train_args(start, out, "--freeze_encoder", "--sentiment_train", "none")[4:]  # no --base_model, depth
+    train.main(["--model_name_or_path", str(start), *args])
+    before = AutoModel.from_pretrained(start, trust_remote_code=True).state_dict()
+    after = AutoModel.from_pretrained(out, trust_remote_code=True).state_dict()
+    unchanged = {name for name in before if torch.equal(before[name], after[name])}
+    assert {n for n in before if n.startswith(("encoder.", "classifier."))} <= unchanged  # word embeddings included
+    assert "decoder.embeddings.word_embeddings.weight" in unchanged  # tied to the encoder's
+    assert [n for n in before if n.startswith("decoder.encoder.layer.0.crossattention.") and n not in unchanged]
+    assert "the encoder, word embeddings and sentiment head frozen" in (out / "README.md").read_text()
+
+
+def test_freeze_encoder_with_sentiment_training_data_is_refused_before_training(finished_run, tmp_path):
+    start, _ = finished_run
+    args = tiny_train_args(start, tmp_path / "stage", "--freeze_encoder")[4:]
+    with pytest.raises(ValueError, match="--freeze_encoder leaves nothing that sentiment trains: drop its training"):
+        train.main(["--model_name_or_path", str(start), *args])
+    assert not (tmp_path / "stage").exists()
+    with pytest.raises(ValueError, match="--freeze_encoder trains the decoder's own weights; --lora trains adapters"):
+        train.main(["--model_name_or_path", str(start), *args, "--lora"])
