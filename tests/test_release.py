@@ -129,9 +129,11 @@ def test_model_name_titles_the_release(saved, tmp_path):
     from huggingface_hub import ModelCard, ModelCardData
 
     data = ModelCardData(library_name="transformers", model_name="cpu-run")
-    ModelCard(f"---\n{data.to_yaml()}\n---\n\n# cpu-run\n\nbody kept\n").save(saved / "README.md")
+    body = '# cpu-run\n\nbody kept\n\nrepo = "your-name/cpu-run"\n'
+    ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}").save(saved / "README.md")
     out = release.main(["--model", str(saved), "--out", str(tmp_path / "rel"), "--model_name", "multitask-bert"])
     card = ModelCard.load(out / "README.md")
     assert card.data.model_name == "multitask-bert"
     assert card.text.strip().splitlines()[0] == "# multitask-bert" and "body kept" in card.text
+    assert 'repo = "your-name/multitask-bert"' in card.text  # the usage examples name the release
     assert "cpu-run" not in str(card)

@@ -249,7 +249,15 @@ def test_freeze_encoder_trains_the_decoder_and_leaves_every_sentiment_output_unc
     assert {n for n in before if n.startswith(("encoder.", "classifier."))} <= unchanged  # word embeddings included
     assert "decoder.embeddings.word_embeddings.weight" in unchanged  # tied to the encoder's
     assert [n for n in before if n.startswith("decoder.encoder.layer.0.crossattention.") and n not in unchanged]
-    assert "the encoder, word embeddings and sentiment head frozen" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "the encoder, word embeddings and sentiment head frozen" in card.split("## Earlier training")[0]
+    # the card keeps how the model it continued was trained: that run's sections, one level down
+    earlier = ModelCard.load(start / "README.md").text
+    first_procedure = earlier.split("## Training procedure\n")[1].split("\n## ")[0].strip()
+    history = card.split("## Earlier training\n")[1]
+    assert f"`{start.name}`" in history.split("\n### ")[0]
+    assert "### Training data" in history and "### Training procedure" in history
+    assert first_procedure in history and "all weights trained" in first_procedure
 
 
 def test_freeze_encoder_with_sentiment_training_data_is_refused_before_training(finished_run, tmp_path):
