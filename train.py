@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     push, training_args.push_to_hub = training_args.push_to_hub, False
     if push and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id")
-    check_extras(model_args, training_args, push)
+    check_extras(model_args, data_args, training_args, push)
     run = RunLayout(training_args.output_dir)
 
     model, tokenizer = load_model(model_args)
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if model_args.lora:
         model = with_adapters(model, tokenizer, model_args, training_args, run)
     if model_args.freeze_encoder:
-        freeze_encoder(model, data)
+        freeze_encoder(model)
 
     trainer = MultitaskTrainer(
         model=model,
@@ -331,15 +331,9 @@ def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout):
     return model
 
 
-def freeze_encoder(model, data: TaskData) -> None:
+def freeze_encoder(model) -> None:
     """Freeze the encoder and the sentiment head. The word embeddings are one tensor, tied to the decoder's input and
     the output layer, and stay frozen with it: the encoder, and so every sentiment output, stays exactly as it was."""
-    trained = [task for task in data.train if not TASKS[task].generates]
-    if trained:
-        raise ValueError(
-            f"--freeze_encoder leaves nothing that {', '.join(trained)} trains: drop its training data "
-            f"(--{trained[0]}_train none) or --freeze_encoder"
-        )
     model.encoder.requires_grad_(False)
     model.classifier.requires_grad_(False)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -369,8 +363,15 @@ def evaluate(trainer: MultitaskTrainer, data: TaskData) -> tuple[dict[str, float
     return metrics, validation + test
 
 
-def check_extras(model_args, training_args, push: bool) -> None:
+def check_extras(model_args, data_args, training_args, push: bool) -> None:
     """Before any work: an option whose partner option or package is missing would fail only after training."""
+    if model_args.freeze_encoder:
+        trained = [t for t, task in TASKS.items() if not task.generates and data_args.sources(t, "train")]
+        if trained:
+            raise ValueError(
+                f"--freeze_encoder leaves nothing that {', '.join(trained)} trains: drop its training data "
+                f"(--{trained[0]}_train none) or --freeze_encoder"
+            )
     if model_args.push_space_id and not push:
         raise ValueError(
             "--push_space_id pushes a demo Space of the pushed model: add --push_to_hub true --hub_model_id you/name"

@@ -336,7 +336,7 @@ def write_model_card(
         pipeline_tag=PIPELINE_TAG,
         tags=["custom_code", "multi-task", *dict.fromkeys(tag for card in cards for tag in card.tags), "bert"],
         # a local folder is no Hub reference: a continued one's own base is
-        base_model=earlier.data.base_model if earlier else None if is_local(hub_id) else hub_id,
+        base_model=earlier.data.base_model if earlier else (None if is_local(hub_id) else hub_id),
         datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
         metrics=list(dict.fromkeys(metric for card in cards for metric in card.hub_metric_ids)),
         model_name=model_name,
