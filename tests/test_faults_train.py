@@ -352,3 +352,17 @@ def test_moved_run_keeps_its_best_checkpoint(checkpointed_run, tiny_bert_dir, tm
     assert json.loads((out / "trainer_state.json").read_text())["best_model_checkpoint"] == str(best)
     final, chosen = load_file(out / "model.safetensors"), load_file(best / "model.safetensors")
     assert all(torch.equal(final[k], chosen[k]) for k in chosen)  # the end model is the best checkpoint's
+
+
+@pytest.mark.parametrize(
+    "option, part",
+    [("--max_source_length", "encoder"), ("--max_target_length", "decoder"), ("--generation_max_length", "decoder")],
+)
+def test_a_length_beyond_the_position_embeddings_is_refused_before_any_work(tiny_bert_dir, tmp_path, option, part):
+    """The tiny base has 128 positions: a longer setting would fail only at the first batch that long."""
+    with pytest.raises(ValueError, match=f"{option} 129 is longer than the model's {part} takes \\(128 positions\\)"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", option, "129"))
+    assert not (tmp_path / "out").exists()
+    train.main(
+        tiny_train_args(tiny_bert_dir, tmp_path / "ok", option, "128", "--max_steps", "1")
+    )  # the limit itself runs
