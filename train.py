@@ -181,7 +181,18 @@ def load_model(model_args: ModelArguments):
     """A saved multi-task folder to continue from, or a fresh model warm-started from the base checkpoint."""
     if model_args.model_name_or_path:
         pinned = {"revision": model_args.model_revision} if model_args.model_revision else {}
-        model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
+        try:
+            model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
+        except OSError as error:
+            if Path(model_args.model_name_or_path).exists():
+                raise
+            # a folder that is not there yet is looked up on the Hub, whose error speaks of connections or repo ids
+            raise OSError(
+                f"--model_name_or_path {model_args.model_name_or_path}: no such folder, and no model of that name "
+                f"on the Hub ({str(error).splitlines()[0]}). A recipe that continues another run's folder "
+                "(recipes/cpu_stage2.yaml continues outputs/cpu) needs that run first, or --model_name_or_path "
+                "<its folder>"
+            ) from error
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
         check_tokenizer(model.config, tokenizer)
         if model.config.id2label != model_args.id2label:

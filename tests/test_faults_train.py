@@ -366,3 +366,13 @@ def test_a_length_beyond_the_position_embeddings_is_refused_before_any_work(tiny
     train.main(
         tiny_train_args(tiny_bert_dir, tmp_path / "ok", option, "128", "--max_steps", "1")
     )  # the limit itself runs
+
+
+def test_continuing_a_folder_that_is_not_there_says_so(tiny_bert_dir, tmp_path):
+    """Stage two before stage one: the missing folder is named, not a Hub connection or repo-id error alone."""
+    missing = tmp_path / "outputs" / "cpu"
+    args = tiny_train_args(tiny_bert_dir, tmp_path / "out", "--model_name_or_path", str(missing))
+    args = args[4:]  # without --base_model and --decoder_layers, which a continued run refuses
+    with pytest.raises(OSError, match=f"--model_name_or_path {missing}: no such folder, .* needs that run first"):
+        train.main(args)
+    assert not (tmp_path / "out").exists()
