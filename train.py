@@ -188,8 +188,8 @@ def load_model(model_args: ModelArguments):
                 raise
             # a folder that is not there yet is looked up on the Hub, whose error speaks of connections or repo ids
             raise OSError(
-                f"--model_name_or_path {model_args.model_name_or_path}: no such folder, and no model of that name "
-                f"on the Hub ({str(error).splitlines()[0]}). A recipe that continues another run's folder "
+                f"--model_name_or_path {model_args.model_name_or_path} is not a folder here, and loading it from the "
+                f"Hub failed ({str(error).splitlines()[0]}). A recipe that continues another run's folder "
                 "(recipes/cpu_stage2.yaml continues outputs/cpu) needs that run first, or --model_name_or_path "
                 "<its folder>"
             ) from error

@@ -373,6 +373,6 @@ def test_continuing_a_folder_that_is_not_there_says_so(tiny_bert_dir, tmp_path):
     missing = tmp_path / "outputs" / "cpu"
     args = tiny_train_args(tiny_bert_dir, tmp_path / "out", "--model_name_or_path", str(missing))
     args = args[4:]  # without --base_model and --decoder_layers, which a continued run refuses
-    with pytest.raises(OSError, match=f"--model_name_or_path {missing}: no such folder, .* needs that run first"):
+    with pytest.raises(OSError, match=f"--model_name_or_path {missing} is not a folder here, .* needs that run first"):
         train.main(args)
     assert not (tmp_path / "out").exists()
