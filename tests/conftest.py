@@ -147,11 +147,18 @@ def tiny_trainer(base: Path, max_train_samples: int, **args) -> MultitaskTrainer
 
 def tiny_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
     """`train.py` arguments for a run of a few seconds on the demo data."""
+    return ["--base_model", str(base), "--decoder_layers", "1", *tiny_run_args(output_dir, *extra)]
+
+
+def continue_train_args(model: Path, output_dir: Path, *extra: str) -> list[str]:
+    """The same for a run that continues the trained folder `model` (`--base_model` and `--decoder_layers` shape a
+    fresh model and are refused beside `--model_name_or_path`)."""
+    return ["--model_name_or_path", str(model), *tiny_run_args(output_dir, *extra)]
+
+
+def tiny_run_args(output_dir: Path, *extra: str) -> list[str]:
+    """What a few seconds' run on the demo data needs besides its model."""
     return [
-        "--base_model",
-        str(base),
-        "--decoder_layers",
-        "1",
         "--output_dir",
         str(output_dir),
         "--max_train_samples",

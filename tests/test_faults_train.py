@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, tiny_train_args
+from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, continue_train_args, tiny_train_args
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertModel
 
@@ -368,11 +368,9 @@ def test_a_length_beyond_the_position_embeddings_is_refused_before_any_work(tiny
     )  # the limit itself runs
 
 
-def test_continuing_a_folder_that_is_not_there_says_so(tiny_bert_dir, tmp_path):
+def test_continuing_a_folder_that_is_not_there_says_so(tmp_path):
     """Stage two before stage one: the missing folder is named, not a Hub connection or repo-id error alone."""
     missing = tmp_path / "outputs" / "cpu"
-    args = tiny_train_args(tiny_bert_dir, tmp_path / "out", "--model_name_or_path", str(missing))
-    args = args[4:]  # without --base_model and --decoder_layers, which a continued run refuses
     with pytest.raises(OSError, match=f"--model_name_or_path {missing} is not a folder here, .* needs that run first"):
-        train.main(args)
+        train.main(continue_train_args(missing, tmp_path / "out"))
     assert not (tmp_path / "out").exists()

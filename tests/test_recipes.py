@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DEMO_DATA
 
 import train
 
@@ -25,18 +26,15 @@ def test_every_recipe_parses(recipe, tmp_path):
 
 # Each task's demo files, standing in for a recipe's data of that split (the test split reads the validation file).
 DEMO_FILES = {
-    (task, split): Path(__file__).parent.parent
-    / "demo_data"
-    / f"{task}_{'train' if split == 'train' else 'validation'}.jsonl"
+    (task, split): DEMO_DATA / f"{task}_{'train' if split == 'train' else 'validation'}.jsonl"
     for task in ("sentiment", "translation")
     for split in ("train", "validation", "test")
 }
 
 
-def demo_data_args(recipe: Path) -> list[str]:
-    """The recipe's data options pointed at the demo files, one per source the recipe names (so that its per-source
-    weights and concatenation still line up); options it sets to none stay none."""
-    values = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+def demo_data_args(values: dict) -> list[str]:
+    """A recipe's data options (`values`: the recipe as read) pointed at the demo files, one per source the recipe
+    names (so that its per-source weights and concatenation still line up); options it sets to none stay none."""
     args = []
     for (task, split), demo in DEMO_FILES.items():
         sources = values.get(f"{task}_{split}")
@@ -51,12 +49,14 @@ def demo_data_args(recipe: Path) -> list[str]:
 def test_every_recipe_trains(recipe, tiny_bert_dir, saved, tmp_path):
     """Every setting of the recipe but its data, model size and length runs: two steps on the demo data, from the tiny
     base (or, for a recipe that continues a trained folder, from a tiny trained one), evaluated and saved."""
-    continues = "model_name_or_path" in yaml.safe_load(recipe.read_text(encoding="utf-8"))
-    model = ["--model_name_or_path", str(saved)] if continues else ["--base_model", str(tiny_bert_dir)]
-    model += [] if continues else ["--decoder_layers", "1"]  # the tiny base has two layers
+    values = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    if "model_name_or_path" in values:
+        model = ["--model_name_or_path", str(saved)]
+    else:
+        model = ["--base_model", str(tiny_bert_dir), "--decoder_layers", "1"]  # the tiny base has two layers
     out = tmp_path / "run"
     results = train.main(
-        [str(recipe), *model, *demo_data_args(recipe), "--output_dir", str(out), "--max_steps", "2"]
+        [str(recipe), *model, *demo_data_args(values), "--output_dir", str(out), "--max_steps", "2"]
         + ["--eval_steps", "1", "--save_steps", "1", "--max_train_samples", "16", "--max_eval_samples", "4"]
         + ["--max_test_samples", "4", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4"]
         + ["--max_source_length", "32", "--max_target_length", "32", "--generation_max_length", "4"]

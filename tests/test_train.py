@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import DEMO_DATA, tiny_train_args
+from conftest import DEMO_DATA, continue_train_args, tiny_train_args
 from huggingface_hub import ModelCard, SpaceCard
 from transformers import AutoModel, AutoTokenizer, pipeline
 
@@ -241,8 +241,7 @@ def test_recipe_file_with_command_line_overrides(tmp_path):
 def test_freeze_encoder_trains_the_decoder_and_leaves_every_sentiment_output_unchanged(finished_run, tmp_path):
     start, _ = finished_run
     out = tmp_path / "stage"
-    args = tiny_train_args(start, out, "--freeze_encoder", "--sentiment_train", "none")[4:]  # no --base_model, depth
-    train.main(["--model_name_or_path", str(start), *args])
+    train.main(continue_train_args(start, out, "--freeze_encoder", "--sentiment_train", "none"))
     before = AutoModel.from_pretrained(start, trust_remote_code=True).state_dict()
     after = AutoModel.from_pretrained(out, trust_remote_code=True).state_dict()
     unchanged = {name for name in before if torch.equal(before[name], after[name])}
@@ -262,9 +261,9 @@ def test_freeze_encoder_trains_the_decoder_and_leaves_every_sentiment_output_unc
 
 def test_freeze_encoder_with_sentiment_training_data_is_refused_before_training(finished_run, tmp_path):
     start, _ = finished_run
-    args = tiny_train_args(start, tmp_path / "stage", "--freeze_encoder")[4:]
+    args = continue_train_args(start, tmp_path / "stage", "--freeze_encoder")
     with pytest.raises(ValueError, match="--freeze_encoder leaves nothing that sentiment trains: drop its training"):
-        train.main(["--model_name_or_path", str(start), *args])
+        train.main(args)
     assert not (tmp_path / "stage").exists()
     with pytest.raises(ValueError, match="--freeze_encoder trains the decoder's own weights; --lora trains adapters"):
-        train.main(["--model_name_or_path", str(start), *args, "--lora"])
+        train.main([*args, "--lora"])
