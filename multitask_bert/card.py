@@ -225,8 +225,10 @@ def results_table(results: list[SetResult]) -> list[str]:
 def training_data(data) -> str:
     """The card's "Training data" list: every source (`data.TaskData`), its rows, weight and licence."""
     lines = [
-        f"- {source.task} training, `{shown(source.location)}`: {rows:,} rows, weight {source.weight:g}; "
-        f"{data_attribution(source.location)}"
+        f"- {source.task} training, `{shown(source.location)}`"
+        # a source listed twice, once plain and once joined, would otherwise read as the same file twice
+        + (f", {source.concat} pairs joined per row" if source.concat > 1 else "")
+        + f": {rows:,} rows, weight {source.weight:g}; {data_attribution(source.location)}"
         for parts in data.train_sources.values()
         for source, rows in parts
     ]

