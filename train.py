@@ -187,9 +187,10 @@ def load_model(model_args: ModelArguments):
             if Path(model_args.model_name_or_path).exists():
                 raise
             # a folder that is not there yet is looked up on the Hub, whose error speaks of connections or repo ids
+            reason = str(error).partition("\n")[0]  # its first line: the rest is retries and tracebacks
             raise OSError(
                 f"--model_name_or_path {model_args.model_name_or_path} is not a folder here, and loading it from the "
-                f"Hub failed ({str(error).splitlines()[0]}). A recipe that continues another run's folder "
+                f"Hub failed ({reason}). A recipe that continues another run's folder "
                 "(recipes/cpu_stage2.yaml continues outputs/cpu) needs that run first, or --model_name_or_path "
                 "<its folder>"
             ) from error
