@@ -139,6 +139,15 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
         for name in (f"{task}_loss_weight" for task in TASKS):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+            if getattr(self, name) == 0 and self.weight_decay > 0:
+                # AdamW decays every weight that has a gradient, and a zero-weighted loss still gives the task's own
+                # head a gradient (of zeros) on each of its batches: the head shrinks towards zero, nothing restores it
+                logger.warning(
+                    "--%s 0 with --weight_decay %g: AdamW's decay still shrinks that task's head on each of its "
+                    "batches; pass --weight_decay 0, or leave the task's training data out",
+                    name,
+                    self.weight_decay,
+                )
         for name in ("generation_num_beams", "generation_max_length"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

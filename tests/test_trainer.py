@@ -49,6 +49,17 @@ def test_zero_sentiment_loss_weight_leaves_the_classifier_unchanged(tiny_bert_di
     assert changed(before, trainer.model, "classifier.")
 
 
+def test_zero_loss_weight_with_weight_decay_warns_that_the_head_still_shrinks(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="multitask_bert.trainer"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), sentiment_loss_weight=0.0, weight_decay=0.01)
+    assert "--sentiment_loss_weight 0 with --weight_decay 0.01" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="multitask_bert.trainer"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), sentiment_loss_weight=0.0, weight_decay=0.0)
+        MultitaskTrainingArguments(output_dir=str(tmp_path), weight_decay=0.01)
+    assert "loss_weight" not in caplog.text
+
+
 def test_training_log_has_each_tasks_loss(tiny_bert_dir, tmp_path):
     _, trainer = train_steps(tiny_bert_dir, tmp_path / "run")
     logs = [h for h in trainer.state.log_history if "loss" in h]  # the training logs (the last entry sums up)
