@@ -407,11 +407,12 @@ def check_extras(model_args, data_args, training_args, push: bool) -> None:
         raise ValueError(
             "--push_space_id pushes a demo Space of the pushed model: add --push_to_hub true --hub_model_id you/name"
         )
-    if model_args.lora and training_args.fresh_learning_rate is not None:
-        raise ValueError(
-            "--fresh_learning_rate sets the fresh parts' rate in full fine-tuning; a --lora run trains adapters and "
-            "heads only: leave it out and set their rate with --learning_rate"
-        )
+    for name, part in (("fresh_learning_rate", "the fresh parts'"), ("decoder_learning_rate", "the decoder's")):
+        if model_args.lora and getattr(training_args, name) is not None:
+            raise ValueError(
+                f"--{name} sets {part} rate in full fine-tuning; a --lora run trains adapters and heads only: leave "
+                "it out and set their rate with --learning_rate"
+            )
     if model_args.push_space_id:
         gradio_version()  # the Space's sdk_version, pinned in requirements-demo.txt: an error names a bad pin
     report_to = training_args.report_to or []

@@ -37,6 +37,13 @@ def is_fresh(parameter_name: str) -> bool:
     return any(part in parameter_name for part in FRESH_PARTS)
 
 
+def is_decoder(parameter_name: str) -> bool:
+    """Whether a parameter (named as `is_fresh` takes it) is the decoder's own and warm-started: its embeddings,
+    self-attention and feed-forward. The word embeddings are the encoder's, tied, so `named_parameters` names them
+    there; the decoder's cross-attention and the LM head are fresh."""
+    return not is_fresh(parameter_name) and (parameter_name.startswith("decoder.") or ".decoder." in parameter_name)
+
+
 def load_bert_checkpoint(base_model: str, revision: str | None = None) -> tuple[BertModel, PreTrainedTokenizerBase]:
     """The pretrained encoder and its tokenizer: the embedded default, a local folder or a Hub id (`revision`: the
     Hub commit, branch or tag to load, so that a run can be repeated on the same weights)."""

@@ -265,8 +265,16 @@ def training_procedure(
     if best_step is not None:
         length += f" (the weights of its best checkpoint: step {best_step:,})"
     rate = f"learning rate {training_args.learning_rate}"
-    if training_args.fresh_learning_rate is not None:
-        rate += f" ({training_args.fresh_learning_rate} for the parts the warm start left fresh)"
+    others = [
+        f"{value} for {part}"
+        for value, part in (
+            (training_args.decoder_learning_rate, "the decoder's pretrained layers"),
+            (training_args.fresh_learning_rate, "the parts the warm start left fresh"),
+        )
+        if value is not None
+    ]
+    if others:
+        rate += f" ({', '.join(others)})"
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "

@@ -38,7 +38,7 @@ from transformers.trainer_utils import (
 )
 
 from .atomic import atomic_contents, atomic_file, move_into_place, retire
-from .build import is_fresh
+from .build import is_decoder, is_fresh
 from .data import EvalSet
 from .evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
 from .run_layout import RunLayout
@@ -46,6 +46,9 @@ from .sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
 from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
+
+# the parts `create_optimizer` can give their own peak rate, as its log names them
+PART_NAMES = {"fresh": "fresh parts", "decoder": "decoder's pretrained layers"}
 
 
 def only_cpu() -> bool:
@@ -93,6 +96,14 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             "LM-head transform and bias), on the same schedule; default: learning_rate"
         },
     )
+    decoder_learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "peak learning rate of the decoder's pretrained layers (its embeddings, self-attention and "
+            "feed-forward; the shared word embeddings keep learning_rate), on the same schedule; default: "
+            "learning_rate"
+        },
+    )
     warmup_steps: float = field(default=0.1, metadata={"help": "warm-up steps, or a fraction of all steps if < 1"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps' or 'epoch'"})
@@ -132,8 +143,9 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             raise ValueError(
                 f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}"
             )
-        if self.fresh_learning_rate is not None and self.fresh_learning_rate <= 0:
-            raise ValueError(f"fresh_learning_rate must be positive, got {self.fresh_learning_rate}")
+        for name in ("fresh_learning_rate", "decoder_learning_rate"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.sampling_temperature <= 0:
             raise ValueError(f"sampling_temperature must be positive, got {self.sampling_temperature}")
         for name in (f"{task}_loss_weight" for task in TASKS):
@@ -331,24 +343,35 @@ class MultitaskTrainer(Seq2SeqTrainer):
         return self.accelerator.prepare(loader)
 
     def create_optimizer(self, model=None):
-        """Trainer's optimizer; with `fresh_learning_rate`, the fresh parts (`build.FRESH_PARTS`) move out of each
-        parameter group into a twin group at that rate. Before the scheduler exists: it scales every group's rate."""
-        split = self.optimizer is None and self.args.fresh_learning_rate is not None
+        """Trainer's optimizer; with `fresh_learning_rate` the fresh parts (`build.FRESH_PARTS`), and with
+        `decoder_learning_rate` the decoder's pretrained layers, move out of each parameter group into a twin group at
+        their rate (the fresh parts first: the decoder's cross-attention is fresh). Before the scheduler exists: it
+        scales every group's rate."""
+        rates = {"fresh": self.args.fresh_learning_rate, "decoder": self.args.decoder_learning_rate}
+        rates = {part: rate for part, rate in rates.items() if rate is not None}
+        split = self.optimizer is None and rates
         optimizer = super().create_optimizer(model)
         if split:
             model = self.model if model is None else model
-            fresh = {id(p) for name, p in model.named_parameters() if p.requires_grad and is_fresh(name)}
+            names = {id(p): name for name, p in model.named_parameters() if p.requires_grad}
+            part_of = {
+                pid: "fresh" if is_fresh(name) else "decoder" if is_decoder(name) else None
+                for pid, name in names.items()
+            }
             for group in list(optimizer.param_groups):
-                moved = [p for p in group["params"] if id(p) in fresh]
-                if moved:
-                    group["params"] = [p for p in group["params"] if id(p) not in fresh]
-                    settings = {k: v for k, v in group.items() if k != "params"}
-                    optimizer.add_param_group({**settings, "params": moved, "lr": self.args.fresh_learning_rate})
+                for part, rate in rates.items():
+                    moved = [p for p in group["params"] if part_of.get(id(p)) == part]
+                    if moved:
+                        group["params"] = [p for p in group["params"] if part_of.get(id(p)) != part]
+                        settings = {k: v for k, v in group.items() if k != "params"}
+                        optimizer.add_param_group({**settings, "params": moved, "lr": rate})
             logger.info(
-                "Learning rate %g; fresh parts (%d tensors) %g",
+                "Learning rate %g; %s",
                 self.args.learning_rate,
-                len(fresh),
-                self.args.fresh_learning_rate,
+                "; ".join(
+                    f"{PART_NAMES[part]} ({sum(1 for p in part_of.values() if p == part)} tensors) {rate:g}"
+                    for part, rate in rates.items()
+                ),
             )
         return optimizer
 

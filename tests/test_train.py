@@ -184,6 +184,8 @@ def test_push_to_hub_uploads_once_at_the_end(tiny_bert_dir, tmp_path, monkeypatc
 def test_fresh_learning_rate_with_lora_is_refused_before_any_work(tiny_bert_dir, tmp_path):
     with pytest.raises(ValueError, match="--fresh_learning_rate sets the fresh parts' rate in full fine-tuning"):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--lora", "--fresh_learning_rate", "1e-3"))
+    with pytest.raises(ValueError, match="--decoder_learning_rate sets the decoder's rate in full fine-tuning"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--lora", "--decoder_learning_rate", "2e-4"))
     assert not (tmp_path / "none").exists()
 
 

@@ -114,6 +114,43 @@ def test_fresh_learning_rate_gives_the_fresh_parts_their_own_rate_on_the_same_sc
         MultitaskTrainingArguments(output_dir=str(tmp_path), fresh_learning_rate=0)
 
 
+def test_decoder_learning_rate_gives_the_decoders_pretrained_layers_their_own_rate(tiny_bert_dir, tmp_path):
+    trainer = tiny_trainer(
+        tiny_bert_dir,
+        8,
+        output_dir=str(tmp_path),
+        max_steps=10,
+        learning_rate=1e-4,
+        decoder_learning_rate=2e-4,
+        fresh_learning_rate=1e-3,
+    )
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    names = {id(p): name for name, p in trainer.model.named_parameters()}
+    by_rate = {}
+    for group in trainer.optimizer.param_groups:
+        by_rate.setdefault(group["initial_lr"], set()).update(names[id(p)] for p in group["params"])
+    assert set(by_rate) == {1e-4, 2e-4, 1e-3}
+    encoder, decoder, fresh = by_rate[1e-4], by_rate[2e-4], by_rate[1e-3]
+    assert len(encoder) + len(decoder) + len(fresh) == len(names)  # every weight, once
+    assert decoder and all(n.startswith("decoder.") for n in decoder)
+    assert any(".attention.self." in n for n in decoder) and any(".intermediate." in n for n in decoder)
+    # the decoder's fresh cross-attention keeps the fresh rate; the tied word embeddings stay with the encoder
+    assert not any(".crossattention." in n for n in decoder) and any(".crossattention." in n for n in fresh)
+    assert "encoder.embeddings.word_embeddings.weight" in encoder
+    assert all(not n.startswith("decoder.") for n in encoder) and any(n.startswith("classifier.") for n in fresh)
+    for _ in range(5):  # one schedule scales the three rates alike
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+        rates = {g["initial_lr"]: g["lr"] for g in trainer.optimizer.param_groups}
+        assert rates[2e-4] == pytest.approx(2 * rates[1e-4]) and rates[1e-3] == pytest.approx(10 * rates[1e-4])
+    assert "(0.0002 for the decoder's pretrained layers, 0.001 for the parts the warm start left fresh)" in (
+        training_procedure(trainer.args, {}, lora_r=None)
+    )
+
+    with pytest.raises(ValueError, match="decoder_learning_rate must be positive, got -1"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), decoder_learning_rate=-1)
+
+
 def test_bf16_on_a_machine_without_a_gpu_means_autocast_on_the_cpu(tmp_path, monkeypatch):
     import multitask_bert.trainer as trainer_module
 
