@@ -47,8 +47,12 @@ from .tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
-# the parts `create_optimizer` can give their own peak rate, as its log names them
-PART_NAMES = {"fresh": "fresh parts", "decoder": "decoder's pretrained layers"}
+# the parts `create_optimizer` can give their own peak rate: the argument that sets it, and the log's name for the part
+# (the fresh parts first: their twin groups come first in the optimizer, as a resumed checkpoint's state expects)
+RATE_PARTS = {
+    "fresh": ("fresh_learning_rate", "fresh parts"),
+    "decoder": ("decoder_learning_rate", "decoder's pretrained layers"),
+}
 
 
 def only_cpu() -> bool:
@@ -143,7 +147,7 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             raise ValueError(
                 f"task_sampling must be proportional, temperature or round_robin, got {self.task_sampling!r}"
             )
-        for name in ("fresh_learning_rate", "decoder_learning_rate"):
+        for name, _ in RATE_PARTS.values():
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.sampling_temperature <= 0:
@@ -347,7 +351,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
         `decoder_learning_rate` the decoder's pretrained layers, move out of each parameter group into a twin group at
         their rate (the fresh parts first: the decoder's cross-attention is fresh). Before the scheduler exists: it
         scales every group's rate."""
-        rates = {"fresh": self.args.fresh_learning_rate, "decoder": self.args.decoder_learning_rate}
+        rates = {part: getattr(self.args, name) for part, (name, _) in RATE_PARTS.items()}
         rates = {part: rate for part, rate in rates.items() if rate is not None}
         split = self.optimizer is None and rates
         optimizer = super().create_optimizer(model)
@@ -369,7 +373,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
                 "Learning rate %g; %s",
                 self.args.learning_rate,
                 "; ".join(
-                    f"{PART_NAMES[part]} ({sum(1 for p in part_of.values() if p == part)} tensors) {rate:g}"
+                    f"{RATE_PARTS[part][1]} ({sum(1 for p in part_of.values() if p == part)} tensors) {rate:g}"
                     for part, rate in rates.items()
                 ),
             )
