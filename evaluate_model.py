@@ -85,7 +85,17 @@ EvaluateArguments = dataclasses.make_dataclass(
             str | None,
             field(default=None, metadata={"help": f"also give the {grouped} per value of this column, e.g. 'domain'"}),
         ),
-        ("max_samples", int | None, field(default=None, metadata={"help": "score the first N rows of each set"})),
+        ("max_samples", int | None, field(default=None, metadata={"help": "score N rows of each set"})),
+        (
+            "samples_from",
+            str,
+            field(
+                default="first",
+                metadata={
+                    "help": "which rows --max_samples keeps: 'first' (the first N) or 'spread' (N at equal steps)"
+                },
+            ),
+        ),
         (
             "max_source_length",
             int,
@@ -142,7 +152,11 @@ def data_arguments(args) -> DataArguments:
         sources |= {name: getattr(args, name) for name in (f"{task}_dataset_config", f"{task}_test_split")}
     columns = {name: getattr(args, name) for name, _, _ in column_options()}
     return DataArguments(
-        **sources, **columns, max_source_length=args.max_source_length, max_test_samples=args.max_samples
+        **sources,
+        **columns,
+        max_source_length=args.max_source_length,
+        max_test_samples=args.max_samples,
+        samples_from=args.samples_from,
     )
 
 
@@ -246,7 +260,10 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
     )
     out = {}
     for eval_set in test_sets:
-        part = f"first {args.max_samples:,} rows" if args.max_samples else "whole set"
+        part = "whole set"
+        if args.max_samples:  # the rows kept (data.kept_rows)
+            spread = args.samples_from == "spread"
+            part = f"{args.max_samples:,} rows spread over the set" if spread else f"first {args.max_samples:,} rows"
         how = [part, f"inputs cut at {args.max_source_length} tokens"]
         if TASKS[eval_set.task].generates:
             how.append(beam)
@@ -261,11 +278,12 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
 
 
 def write_predictions(path: str, sets: list[EvalSet], predictions: dict[str, list]) -> None:
-    """One JSON line per scored row: set, row, the input text, the prediction and the reference."""
+    """One JSON line per scored row: set, row (its number in the set's source, from 0), the input text, the prediction
+    and the reference."""
     with atomic_file(path) as f:
         for eval_set in sets:
-            rows = zip(eval_set.inputs, predictions[eval_set.name], eval_set.references)
-            for row, (text, prediction, reference) in enumerate(rows):
+            rows = zip(eval_set.row_numbers, eval_set.inputs, predictions[eval_set.name], eval_set.references)
+            for row, text, prediction, reference in rows:
                 record = {"set": eval_set.name, "row": row, "input": text, "prediction": prediction}
                 f.write(json.dumps({**record, "reference": reference}, ensure_ascii=False) + "\n")
 

@@ -212,7 +212,7 @@ def widget_examples(texts: list[str], outputs: list[dict] | None = None) -> list
 
 def results_table(results: list[SetResult]) -> list[str]:
     """One Markdown row per set and metric, in the order of `results` (validation sets first)."""
-    # the rows scored: a run's evaluations may read only the first --max_eval_samples of a set
+    # the rows scored: a run's evaluations may read only --max_eval_samples rows of a set
     rows = ["| set | split | rows | metric | value |", "|---|---|---|---|---|"]
     for result in results:
         for metric, (_, metric_name) in TASKS[result.task].card.metrics.items():

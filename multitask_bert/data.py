@@ -11,6 +11,7 @@ and the options naming its columns (`--text_column`, ...).
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from datasets import Dataset, concatenate_datasets
@@ -37,6 +38,7 @@ DEMO_DATA = ROOT / "demo_data"
 NONE = ("", "none", "None")
 ROLES = ("train", "validation", "test")
 MAX_SAMPLES = {"train": "max_train_samples", "validation": "max_eval_samples", "test": "max_test_samples"}
+SAMPLES_FROM = ("first", "spread")  # which rows the max_*_samples options keep (`kept_rows`)
 
 
 def _demo_sources(task: Task, role: str):
@@ -106,6 +108,8 @@ class _DataChecks:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.samples_from not in SAMPLES_FROM:
+            raise ValueError(f"samples_from must be one of {', '.join(SAMPLES_FROM)}; got {self.samples_from!r}")
         for task in TASKS.values():
             for role in ROLES:
                 setattr(self, f"{task.name}_{role}", _source_list(getattr(self, f"{task.name}_{role}")))
@@ -162,19 +166,35 @@ COMMON_OPTIONS = [
     (
         "max_train_samples",
         int | None,
-        field(default=None, metadata={"help": "keep the first N rows of each training source"}),
+        field(default=None, metadata={"help": "keep N rows of each training source (see --samples_from)"}),
     ),
     (
         "max_eval_samples",
         int | None,
         field(
-            default=None, metadata={"help": "keep the first N rows of each validation set (scored at every evaluation)"}
+            default=None,
+            metadata={"help": "keep N rows of each validation set (scored at every evaluation; see --samples_from)"},
         ),
     ),
     (
         "max_test_samples",
         int | None,
-        field(default=None, metadata={"help": "keep the first N rows of each test set (scored once, after training)"}),
+        field(
+            default=None,
+            metadata={"help": "keep N rows of each test set (scored once, after training; see --samples_from)"},
+        ),
+    ),
+    (
+        "samples_from",
+        str,
+        field(
+            default="first",
+            metadata={
+                "help": "which rows the max_*_samples options keep: 'first' (the first N, as the HF example "
+                "scripts) or 'spread' (N at equal steps through the set: every part of a file in an order, such as "
+                "short to long)"
+            },
+        ),
     ),
     (
         "preprocessing_num_workers",
@@ -205,7 +225,7 @@ def _source_list(value) -> list[str] | None:
 
 @dataclass
 class EvalSet:
-    """A validation or test set, as one function made it: the rows as read (the first `max_*_samples` of them), the
+    """A validation or test set, as one function made it: the rows as read (those `max_*_samples` kept), the
     model's inputs of those rows, and in the same order what a prediction is scored against (the task's references:
     class ids, reference translations)."""
 
@@ -218,6 +238,7 @@ class EvalSet:
     input_column: str  # the column of `rows` the model read
     source: Source
     data_split: str  # the split the data calls itself (`sources.own_split`): what the card's model-index names
+    row_numbers: Sequence[int]  # each row's number in the source (0-based): the sample `max_*_samples` kept
 
     @property
     def inputs(self) -> list[str]:
@@ -242,23 +263,26 @@ class TaskData:
 
 @dataclass
 class Prepared:
-    """One source, ready: its tokenized rows, its references, and the rows as read (before tokenization)."""
+    """One source, ready: its tokenized rows, its references, and the rows as read (before tokenization) with their
+    numbers in the source."""
 
     dataset: Dataset
     references: list
     rows: Dataset
+    row_numbers: Sequence[int]
 
 
 def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, int]) -> Prepared:
-    """Check one source's rows, keep the first `max_*_samples`, and tokenize them with its task's references (the same
-    rows, in the same order)."""
+    """Check one source's rows, keep `max_*_samples` of them (`kept_rows`), and tokenize them with its task's
+    references (the same rows, in the same order)."""
     task, what = TASKS[source.task], source.what
     inputs, targets = args.column(task.input), args.column(task.target)
     check_columns(raw, [inputs, targets], source.location, what)
     max_samples = getattr(args, MAX_SAMPLES[source.role])
-    rows = raw.select(range(min(max_samples, len(raw)))) if max_samples is not None else raw
-    check_texts(rows, inputs, source.location, what)
-    references = task.references(rows, targets, label2id, source)
+    row_numbers = range(len(raw)) if max_samples is None else kept_rows(len(raw), max_samples, args.samples_from)
+    rows = raw if max_samples is None else raw.select(row_numbers)
+    check_texts(rows, inputs, source.location, what, row_numbers)
+    references = task.references(rows, targets, label2id, source, row_numbers)
     warn_if_degenerate(rows[inputs], rows[targets] if task.classifies else None, source)
     pairs = rows.select_columns([inputs, targets])
     if source.concat > 1:
@@ -277,7 +301,19 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
         remove_columns=pairs.column_names,
         desc=f"Tokenizing {what} {source.name}",
     )
-    return Prepared(tokenized, references, rows)
+    return Prepared(tokenized, references, rows, row_numbers)
+
+
+def kept_rows(num_rows: int, max_samples: int, samples_from: str) -> range | list[int]:
+    """The indices of the rows `max_samples` keeps of `num_rows`, in file order: the first N (as the HF example
+    scripts), or N at equal steps through the set. The first N of a file sorted short to long (Tatoeba valid) are its
+    shortest sentences, which rank checkpoints differently from the whole set; a spread sample holds every length."""
+    if max_samples >= num_rows:
+        return range(num_rows)
+    if samples_from == "first":
+        return range(max_samples)
+    # rows 0, k, 2k, ... for a real step k = num_rows / max_samples > 1: N distinct rows, the first always among them
+    return [i * num_rows // max_samples for i in range(max_samples)]
 
 
 def load_source(source: Source, args, tokenizer, label2id: dict[str, int]) -> Prepared:
@@ -325,6 +361,7 @@ def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> 
         column,
         source,
         data_split=own_split(source.location, hub_split),
+        row_numbers=prepared.row_numbers,
     )
 
 

@@ -7,6 +7,7 @@ names the file, the column and the row, and says what to do.
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,8 +130,10 @@ def check_columns(dataset: Dataset, columns: list[str], source: str, what: str) 
         raise ValueError(f"{what} {source!r} is empty")
 
 
-def check_texts(dataset: Dataset, column: str, source: str, what: str) -> None:
-    empty = [i for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
+def check_texts(dataset: Dataset, column: str, source: str, what: str, row_numbers: Sequence[int]) -> None:
+    """Every value of the column is a non-empty text. `row_numbers`: each row's number in the source (the rows may be
+    a sample of it), so that an error names the source's row."""
+    empty = [row_numbers[i] for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
     if empty:
         raise ValueError(
             f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), "
@@ -138,11 +141,13 @@ def check_texts(dataset: Dataset, column: str, source: str, what: str) -> None:
         )
 
 
-def label_ids(values: list, label2id: dict[str, int], source: str, column: str) -> list[int]:
-    """Label names or class ids -> class ids of the model's config."""
+def label_ids(
+    values: list, label2id: dict[str, int], source: str, column: str, row_numbers: Sequence[int]
+) -> list[int]:
+    """Label names or class ids -> class ids of the model's config (`row_numbers` as in `check_texts`)."""
     id2label = {i: name for name, i in label2id.items()}
     ids = []
-    for row, value in enumerate(values):
+    for row, value in zip(row_numbers, values, strict=True):
         if isinstance(value, str) and value in label2id:
             ids.append(label2id[value])
         elif isinstance(value, str) and value.strip().isdigit() and int(value) in id2label:  # an id read from CSV

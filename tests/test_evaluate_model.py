@@ -176,6 +176,19 @@ def test_predictions_file_and_generation_settings(saved, tiny_model, tiny_tokeni
             assert row["prediction"] == tiny_tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
+def test_a_spread_sample_names_the_files_rows_and_says_how_it_was_drawn(saved, tmp_path):
+    pairs = [json.loads(line) for line in (DEMO_DATA / "translation_validation.jsonl").read_text().splitlines()]
+    out = tmp_path / "predictions.jsonl"
+    arguments = run_args(saved, "--translation_test", TRANSLATION, "--max_samples", "4", "--samples_from", "spread")
+    sets = evaluate_model.main([*arguments, "--predictions", str(out), "--add_to_card"])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["row"], r["input"], r["reference"]) for r in rows] == [
+        (i, pairs[i]["en"], pairs[i]["mr"]) for i in (0, 10, 20, 30)
+    ]
+    assert sets["translation_validation"]["rows"] == 4
+    assert "| 4 rows spread over the set; inputs cut at 128 tokens; beam 2" in (saved / "README.md").read_text()
+
+
 def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     earlier = EvalResult(
         task_type="translation",
@@ -270,6 +283,7 @@ def model_must_not_load(*args, **kwargs):
         (["--max_new_tokens", "0"], "max_new_tokens must be at least 1, got 0"),
         (["--batch_size", "-1"], "batch_size must be at least 1, got -1"),
         (["--max_samples", "0"], "max_samples must be at least 1, got 0"),
+        (["--samples_from", "last"], "samples_from must be one of first, spread; got 'last'"),
         (["--sentiment_test", "none"], "give at least one test set"),
         (["--add_to_card"], "is not one"),
         (["--num_beams", "2"], "holds LoRA adapters (translation)"),
