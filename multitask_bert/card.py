@@ -233,7 +233,7 @@ def training_data(data) -> str:
         for source, rows in parts
     ]
     lines += [
-        f"- {s.task} {s.split} set `{s.name}` (`{shown(s.source.location)}`, {len(s.dataset):,} rows): "
+        f"- {s.task} {s.split} set `{s.name}` (`{shown(s.source.location)}`, {s.sample}): "
         f"{data_attribution(s.source.location)}"
         for s in data.validation + data.test
     ]

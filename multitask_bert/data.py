@@ -239,11 +239,23 @@ class EvalSet:
     source: Source
     data_split: str  # the split the data calls itself (`sources.own_split`): what the card's model-index names
     row_numbers: Sequence[int]  # each row's number in the source (0-based): the sample `max_*_samples` kept
+    source_rows: int  # the rows of the source, of which `rows` are all or a sample
 
     @property
     def inputs(self) -> list[str]:
         """The texts the model read, one per row."""
         return list(self.rows[self.input_column])
+
+    @property
+    def sample(self) -> str:
+        """Which rows were scored, in words: "1,422 rows", "the first 300 of 1,422 rows" or "300 of 1,422 rows, in
+        equal steps through it"."""
+        kept, total = len(self.row_numbers), self.source_rows
+        if kept == total:
+            return f"{total:,} row" + "s" * (total != 1)
+        if list(self.row_numbers) == list(range(kept)):
+            return f"the first {kept:,} of {total:,} rows"
+        return f"{kept:,} of {total:,} rows, in equal steps through it"
 
 
 @dataclass
@@ -270,6 +282,7 @@ class Prepared:
     references: list
     rows: Dataset
     row_numbers: Sequence[int]
+    source_rows: int  # before `max_*_samples`
 
 
 def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, int]) -> Prepared:
@@ -301,7 +314,7 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
         remove_columns=pairs.column_names,
         desc=f"Tokenizing {what} {source.name}",
     )
-    return Prepared(tokenized, references, rows, row_numbers)
+    return Prepared(tokenized, references, rows, row_numbers, len(raw))
 
 
 def kept_rows(num_rows: int, max_samples: int, samples_from: str) -> range | list[int]:
@@ -362,6 +375,7 @@ def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> 
         source,
         data_split=own_split(source.location, hub_split),
         row_numbers=prepared.row_numbers,
+        source_rows=prepared.source_rows,
     )
 
 

@@ -185,6 +185,9 @@ def test_a_spread_sample_keeps_rows_from_the_whole_file_and_names_its_rows_in_er
     (sentiment,) = [s for s in data.validation if s.task == "sentiment"]
     assert sentiment.inputs == ["text 0", "text 3", "text 6"] and sentiment.references == [0, 1, 0]
     assert sentiment.rows["domain"] == ["d0", "d3", "d6"] and len(sentiment.dataset) == 3
+    # the card says which rows were scored
+    assert sentiment.sample == "3 of 9 rows, in equal steps through it"
+    assert "set `s_valid` (`" in training_data(data) and "s_valid.jsonl`, 3 of 9 rows, in equal" in training_data(data)
     # a bad row among those kept is named by its row in the file, not its place in the sample
     rows[6] = {"text": "text 6", "label": "neutral"}
     args = args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread", max_train_samples=2)
@@ -285,6 +288,9 @@ def test_evaluation_sets_keep_the_rows_they_were_tokenized_from(tmp_path, tokeni
     (sentiment,) = [s for s in data.validation if s.task == "sentiment"]
     assert sentiment.split == "validation" and sentiment.references == [0, 1, 0]
     assert sentiment.inputs == ["text 0", "text 1", "text 2"] and sentiment.rows["domain"] == ["d0", "d1", "d2"]
+    assert sentiment.sample == "the first 3 of 5 rows"
+    (translation,) = [s for s in data.validation if s.task == "translation"]
+    assert translation.sample == "1 row"  # one row, kept whole
     assert len(sentiment.dataset) == len(sentiment.references) == len(sentiment.rows)
 
 
