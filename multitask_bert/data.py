@@ -361,10 +361,9 @@ def load_task_data(args, tokenizer: PreTrainedTokenizerBase, label2id: dict[str,
 def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> EvalSet:
     """A validation or test source as an evaluation set."""
     prepared = load_source(source, args, tokenizer, label2id)
-    logger.info("%s %s: %d rows from %s", source.what, source.name, len(prepared.rows), shown(source.location))
     column = args.column(TASKS[source.task].input)
     hub_split = getattr(args, f"{source.task}_{source.role}_split")
-    return EvalSet(
+    eval_set = EvalSet(
         source.name,
         source.task,
         source.role,
@@ -377,6 +376,8 @@ def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> 
         row_numbers=prepared.row_numbers,
         source_rows=prepared.source_rows,
     )
+    logger.info("%s %s: %s from %s", source.what, source.name, eval_set.sample, shown(source.location))
+    return eval_set
 
 
 def check_unique_eval_names(sets: list[EvalSet]) -> None:
