@@ -113,7 +113,13 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps' or 'epoch'"})
     save_strategy: SaveStrategy | str = field(default="epoch", metadata={"help": "'no', 'steps', 'epoch' or 'best'"})
     save_total_limit: int | None = field(default=1, metadata={"help": "checkpoints kept (the best one is kept too)"})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "end with the best checkpoint's weights"})
+    load_best_model_at_end: bool | None = field(
+        default=None,
+        metadata={
+            "help": "end with the best checkpoint's weights; by default on wherever the run evaluates and saves at "
+            "the same points (the same eval and save strategy, or save_strategy best)"
+        },
+    )
     metric_for_best_model: str | None = field(default="combined", metadata={"help": "metric choosing the best"})
     logging_steps: float = field(default=5, metadata={"help": "log every N steps"})
     generation_num_beams: int | None = field(default=4, metadata={"help": "beams for evaluation translations"})
@@ -128,6 +134,13 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
     report_to: None | str | list[str] = field(default="none", metadata={"help": "'tensorboard', 'none', ..."})
 
     def __post_init__(self):
+        if self.load_best_model_at_end is None:
+            # Trainer can only go back to the best checkpoint where one is saved at each evaluation: a run that does
+            # not evaluate, or saves at other points, ends with its last weights instead of stopping on an error
+            evaluation, saving = IntervalStrategy(self.eval_strategy), SaveStrategy(self.save_strategy)
+            self.load_best_model_at_end = evaluation != IntervalStrategy.NO and (
+                saving == SaveStrategy.BEST or saving.value == evaluation.value
+            )
         if self.bf16 is None:
             self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         elif self.bf16 and not self.use_cpu and only_cpu():

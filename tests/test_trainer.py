@@ -210,3 +210,24 @@ def test_card_results_table_says_how_many_rows_each_figure_counts():
         [result("sst2", "sentiment", {"accuracy": 0.9}), result("news", "translation", {"chrfpp": 20})]
     )
     assert table[2:] == ["| sst2 | validation | 10 | Accuracy | 0.9 |", "| news | validation | 10 | chrF++ | 20 |"]
+
+
+@pytest.mark.parametrize(
+    ("strategies", "expected"),
+    [
+        ({}, True),  # evaluated and saved each epoch
+        ({"eval_strategy": "steps", "save_strategy": "steps"}, True),
+        ({"eval_strategy": "steps", "save_strategy": "best"}, True),
+        ({"eval_strategy": "no"}, False),  # nothing to choose by
+        ({"eval_strategy": "steps"}, False),  # evaluated at steps, saved at epochs: no checkpoint per evaluation
+        ({"eval_strategy": "epoch", "save_strategy": "no"}, False),
+    ],
+)
+def test_the_best_checkpoint_is_loaded_by_default_wherever_the_run_can(tmp_path, strategies, expected):
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), **strategies)
+    assert args.load_best_model_at_end is expected
+
+
+def test_asking_for_the_best_checkpoint_where_none_is_kept_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="load_best_model_at_end requires the save and eval strategy to match"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), eval_strategy="no", load_best_model_at_end=True)
