@@ -292,8 +292,8 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
     inputs, targets = args.column(task.input), args.column(task.target)
     check_columns(raw, [inputs, targets], source.location, what)
     max_samples = getattr(args, MAX_SAMPLES[source.role])
-    row_numbers = range(len(raw)) if max_samples is None else kept_rows(len(raw), max_samples, args.samples_from)
-    rows = raw if max_samples is None else raw.select(row_numbers)
+    row_numbers = kept_rows(len(raw), max_samples, args.samples_from)
+    rows = raw.select(row_numbers) if len(row_numbers) < len(raw) else raw
     check_texts(rows, inputs, source.location, what, row_numbers)
     references = task.references(rows, targets, label2id, source, row_numbers)
     warn_if_degenerate(rows[inputs], rows[targets] if task.classifies else None, source)
@@ -317,11 +317,12 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
     return Prepared(tokenized, references, rows, row_numbers, len(raw))
 
 
-def kept_rows(num_rows: int, max_samples: int, samples_from: str) -> range | list[int]:
-    """The indices of the rows `max_samples` keeps of `num_rows`, in file order: the first N (as the HF example
-    scripts), or N at equal steps through the set. The first N of a file sorted short to long (Tatoeba valid) are its
-    shortest sentences, which rank checkpoints differently from the whole set; a spread sample holds every length."""
-    if max_samples >= num_rows:
+def kept_rows(num_rows: int, max_samples: int | None, samples_from: str) -> range | list[int]:
+    """The indices of the rows `max_samples` keeps of `num_rows`, in file order: all of them (no cap), the first N
+    (as the HF example scripts), or N at equal steps through the set. The first N of a file sorted short to long
+    (Tatoeba valid) are its shortest sentences, which rank checkpoints differently from the whole set; a spread sample
+    holds every length."""
+    if max_samples is None or max_samples >= num_rows:
         return range(num_rows)
     if samples_from == "first":
         return range(max_samples)
