@@ -260,11 +260,9 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
     )
     out = {}
     for eval_set in test_sets:
-        part = "whole set"
-        if args.max_samples:  # the rows kept (data.kept_rows)
-            spread = args.samples_from == "spread"
-            part = f"{args.max_samples:,} rows spread over the set" if spread else f"first {args.max_samples:,} rows"
-        how = [part, f"inputs cut at {args.max_source_length} tokens"]
+        # the rows kept (data.kept_rows), in the words the training card and log use
+        whole = len(eval_set.row_numbers) == eval_set.source_rows
+        how = ["whole set" if whole else eval_set.sample, f"inputs cut at {args.max_source_length} tokens"]
         if TASKS[eval_set.task].generates:
             how.append(beam)
         entry = {"rows": sets[eval_set.name]["rows"], "settings": "; ".join(how)}

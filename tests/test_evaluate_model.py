@@ -186,7 +186,18 @@ def test_a_spread_sample_names_the_files_rows_and_says_how_it_was_drawn(saved, t
         (i, pairs[i]["en"], pairs[i]["mr"]) for i in (0, 10, 20, 30)
     ]
     assert sets["translation_validation"]["rows"] == 4
-    assert "| 4 rows spread over the set; inputs cut at 128 tokens; beam 2" in (saved / "README.md").read_text()
+    assert (
+        "| 4 of 40 rows, in equal steps through it; inputs cut at 128 tokens; beam 2"
+        in (saved / "README.md").read_text()
+    )
+
+
+def test_a_cap_above_the_sets_size_is_recorded_as_the_whole_set(saved):
+    arguments = run_args(saved, "--translation_test", TRANSLATION, "--max_samples", "1000", "--add_to_card")
+    sets = evaluate_model.main(arguments)
+    assert sets["translation_validation"]["rows"] == 40
+    card = (saved / "README.md").read_text()
+    assert "| whole set; inputs cut at 128 tokens; beam 2" in card and "1,000" not in card
 
 
 def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
@@ -222,7 +233,7 @@ def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     accuracy = sets["sentiment_validation"]["scores"]["accuracy"]
     assert f"| sentiment_validation | validation | 4 | {accuracy:g} |" in section
     assert "| news | test |  | " in section  # scored elsewhere: its figure, no settings
-    assert "first 4 rows; inputs cut at 128 tokens; beam 2, length_penalty" in section
+    assert "| the first 4 of 40 rows; inputs cut at 128 tokens; beam 2, length_penalty" in section
     # the splits are the sources' own (file names saying validation), not the command's "test" role
     assert {r.dataset_split for r in card.data.eval_results if r.dataset_name != "news"} == {"validation"}
 
