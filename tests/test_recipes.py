@@ -65,3 +65,39 @@ def test_every_recipe_trains(recipe, tiny_bert_dir, saved, tmp_path):
     state = json.loads((out / "train_results.json").read_text(encoding="utf-8"))
     assert state["epoch"] > 0 and results
     assert {"config.json", "model.safetensors", "README.md", "training_curves.png"} <= {p.name for p in out.iterdir()}
+
+
+# Each recipe is complete on its own (readable, runnable alone), so the ones that promise recipes/cpu.yaml's data
+# repeat it: these options must stay equal to cpu.yaml's, or the stage and the GPU run drift from what they describe.
+SAME_DATA = {
+    "cpu_stage2.yaml": [  # "every batch a translation batch of stage one's mix"
+        "translation_train",
+        "translation_train_weights",
+        "translation_train_concat",
+        "translation_validation",
+        "sentiment_validation",
+        "max_source_length",
+        "max_target_length",
+        "max_eval_samples",
+    ],
+    "gpu.yaml": [  # "the data of recipes/cpu.yaml", at its own lengths
+        "sentiment_train",
+        "sentiment_train_weights",
+        "sentiment_validation",
+        "sentiment_test",
+        "translation_train",
+        "translation_train_weights",
+        "translation_train_concat",
+        "translation_validation",
+        "translation_test",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_DATA))
+def test_recipes_that_reuse_cpu_yamls_data_match_it(name):
+    folder = Path(__file__).parent.parent / "recipes"
+    stage_one = yaml.safe_load((folder / "cpu.yaml").read_text(encoding="utf-8"))
+    recipe = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+    for option in SAME_DATA[name]:
+        assert recipe[option] == stage_one[option], f"recipes/{name}: {option} differs from recipes/cpu.yaml's"
