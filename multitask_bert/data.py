@@ -290,7 +290,7 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
     references (the same rows, in the same order)."""
     task, what = TASKS[source.task], source.what
     inputs, targets = args.column(task.input), args.column(task.target)
-    check_columns(raw, [inputs, targets], source.location, what)
+    check_columns(raw, {inputs: f"--{task.input.option}", targets: f"--{task.target.option}"}, source.location, what)
     max_samples = getattr(args, MAX_SAMPLES[source.role])
     row_numbers = kept_rows(len(raw), max_samples, args.samples_from)
     rows = raw.select(row_numbers) if len(row_numbers) < len(raw) else raw
@@ -344,6 +344,7 @@ def load_task_data(args, tokenizer: PreTrainedTokenizerBase, label2id: dict[str,
     Run it under `TrainingArguments.main_process_first()`: the first process tokenizes and fills the datasets cache,
     the others read it.
     """
+    warn_of_demo_validation(args)
     data = TaskData(train={}, train_sources={}, validation=[], test=[])
     for task in TASKS:
         parts = [
@@ -357,6 +358,27 @@ def load_task_data(args, tokenizer: PreTrainedTokenizerBase, label2id: dict[str,
             sets += [load_eval_set(source, args, tokenizer, label2id) for source in args.sources(task, role)]
     check_unique_eval_names(data.validation + data.test)
     return data
+
+
+def warn_of_demo_validation(args) -> None:
+    """A task trained on the user's own data but validated on the demo set, the default left in place, would choose
+    checkpoints and fill the card with scores that say nothing of that data: say so before anything loads."""
+    for task in TASKS:
+        demo = {role: str(DEMO_DATA / f"{task}_{role}.jsonl") for role in ("train", "validation")}
+        train = _source_list(getattr(args, f"{task}_train")) or []
+        if (
+            train
+            and train != [demo["train"]]
+            and _source_list(getattr(args, f"{task}_validation")) == [demo["validation"]]
+        ):
+            logger.warning(
+                "%s trains on %s but validates on the demo set (%s), the default: its scores say nothing of that "
+                "data; give --%s_validation (or 'none')",
+                task,
+                ", ".join(shown(location) for location in train),
+                shown(demo["validation"]),
+                task,
+            )
 
 
 def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> EvalSet:

@@ -121,11 +121,15 @@ def uniform_types(records: list[dict]) -> list[dict]:
     return [{k: str(v) if k in mixed and v is not None else v for k, v in r.items()} for r in records]
 
 
-def check_columns(dataset: Dataset, columns: list[str], source: str, what: str) -> None:
-    """Every column exists, the split has rows."""
-    for column in columns:
+def check_columns(dataset: Dataset, columns: dict[str, str], source: str, what: str) -> None:
+    """Every column exists (`columns`: each name and the option that chose it, which the error names), the split has
+    rows."""
+    for column, option in columns.items():
         if column not in dataset.column_names:
-            raise ValueError(f"{what} {source!r} has no column {column!r} (columns: {', '.join(dataset.column_names)})")
+            raise ValueError(
+                f"{what} {source!r} has no column {column!r} (columns: {', '.join(dataset.column_names)}): "
+                f"name yours with {option}"
+            )
     if len(dataset) == 0:
         raise ValueError(f"{what} {source!r} is empty")
 

@@ -89,6 +89,20 @@ def test_degenerate_training_data_warns(tmp_path, tokenizer, caplog):
     assert "all 4 rows hold the same text" in messages and "every row has the same label ('positive')" in messages
 
 
+def test_own_training_data_validated_on_the_demo_set_warns(tmp_path, tokenizer, caplog):
+    own = args_for(tmp_path)
+    demo = DataArguments()  # every default: the demo set, trained and validated on
+    mixed = DataArguments(sentiment_train=own.sentiment_train, translation_train=own.translation_train)
+    mixed.translation_validation = own.translation_validation  # given: no warning for translation
+    for args in (own, demo, mixed):
+        with caplog.at_level("WARNING", logger="multitask_bert.data"):
+            load_task_data(args, tokenizer, LABEL2ID)
+    warnings = [r.getMessage() for r in caplog.records if "validates on the demo set" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("sentiment trains on ")
+    assert "s_train.jsonl" in warnings[0] and "sentiment_validation.jsonl" in warnings[0]
+    assert "give --sentiment_validation (or 'none')" in warnings[0]
+
+
 def test_csv_tsv_and_custom_columns(tmp_path, tokenizer):
     (tmp_path / "s.csv").write_text("review,stars\nthe film was great,positive\ndull,negative\n")
     (tmp_path / "t.tsv").write_text("source\ttarget\nwhere is the station?\tस्टेशन कुठे आहे?\n", encoding="utf-8")
@@ -118,7 +132,11 @@ def test_max_samples_keep_the_first_rows_of_each_role(tmp_path, tokenizer):
     "kind, message",
     [
         ("missing file", r"sentiment train data: .*nope.jsonl does not exist"),
-        ("missing column", r"translation train data '.*t_train.jsonl' has no column 'mr' \(columns: en, fr\)"),
+        (
+            "missing column",
+            r"translation train data '.*t_train.jsonl' has no column 'mr' \(columns: en, fr\): "
+            "name yours with --target_column",
+        ),
         ("unknown label", r"'.*s_train.jsonl', column 'label', row 1: unknown label 'neutral' \(known: negative \(0\)"),
         ("label id out of range", r"row 0: unknown label 7"),
         ("empty split", r"sentiment train data: .*s_train.jsonl is empty"),
