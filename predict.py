@@ -86,7 +86,7 @@ def read_items(args: PredictArguments) -> list[Item]:
     if args.text is not None:
         return [Item(text, text_error(text), None) for text in args.text]
     table = read_table(args.input)
-    values = table.column(args.text_column)
+    values = table.column(args.text_column, option="--text_column")
     return [Item(value, field_error(row, value, args.text_column), row.line) for row, value in zip(table.rows, values)]
 
 

@@ -52,15 +52,17 @@ class Table:
     def bad_rows(self) -> list[Row]:
         return [row for row in self.rows if row.error is not None]
 
-    def column(self, name: str) -> list:
+    def column(self, name: str, option: str | None = None) -> list:
         """The values of column `name`, one per row (None for a row that could not be read or lacks the field).
-        Raises `ValueError` naming the file and its columns when no row has it."""
+        Raises `ValueError` naming the file and its columns when no row has it (and `option`, the command's option
+        that names the column, where given)."""
         if name in self.columns:
             return [None if row.record is None else row.record.get(name) for row in self.rows]
         if not self.columns and self.bad_rows:  # nothing could be read: the first problem is the useful message
             first = self.bad_rows[0]
             raise ValueError(f"{self.path} has no readable row; first problem at line {first.line}: {first.error}")
-        raise ValueError(f"{self.path} has no column {name!r} (columns: {', '.join(map(repr, self.columns))})")
+        hint = f": name yours with {option}" if option else ""
+        raise ValueError(f"{self.path} has no column {name!r} (columns: {', '.join(map(repr, self.columns))}){hint}")
 
     def records(self, skip_empty_lines: bool = False) -> list[dict]:
         """Every row's fields, for a caller that must not start on bad input (training): raises `ValueError`

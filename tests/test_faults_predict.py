@@ -56,7 +56,12 @@ def test_senseless_settings_are_refused_before_any_work(tmp_path, setting):
         ("header.csv", "text\n", ValueError, "has a header line but no rows"),
         ("empty.jsonl", "", ValueError, "is empty"),
         ("words.txt", "text\nhello\n", ValueError, "is not a .csv, .tsv, .json or .jsonl file"),
-        ("other.tsv", "review\nhello\n", ValueError, "has no column 'text'"),
+        (
+            "other.tsv",
+            "review\nhello\n",
+            ValueError,
+            r"has no column 'text' \(columns: 'review'\): name yours with --text_column",
+        ),
     ],
 )
 def test_bad_input_files_stop_before_the_model_is_loaded(tmp_path, name, content, error, message):
