@@ -3,7 +3,7 @@
     python evaluate_model.py --model outputs/multitask-bert --sentiment_test ../shared/data/sst2/validation.jsonl \\
         --translation_test ../shared/data/ntrex128_en_mr/test.jsonl --output_json results.json --add_to_card true
     python evaluate_model.py --model you/multitask-bert --revision <commit> --sentiment_test nyu-mll/glue \\
-        --sentiment_dataset_config sst2 --sentiment_test_split validation --max_samples 500
+        --sentiment_dataset_config sst2 --sentiment_test_split validation --text_column sentence --max_samples 500
 
 Test sets are read and checked by `multitask_bert/data.py` exactly as training reads its `--*_test` sets (the same
 column options and the same errors), and predicted and scored by `multitask_bert/evaluation.py` as training's
