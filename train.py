@@ -440,6 +440,12 @@ def finish(
     """Model card, optional merged export, optional push, and the closing summary."""
     out = training_args.output_dir
     curves = plot_run(out)  # from the trainer_state.json just saved
+    if curves is None:  # a run shorter than one logging interval has no point to draw
+        logger.warning(
+            "no training curves: the run logged no training loss (%d steps, --logging_steps %s)",
+            trainer.state.global_step,
+            training_args.logging_steps,
+        )
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
     write_model_requirements(out)  # what loading the folder needs: less than training
     write_model_card(

@@ -154,6 +154,15 @@ def test_json_or_yaml_recipe_sets_every_argument_group(tiny_bert_dir, tmp_path, 
     assert training_args.ddp_find_unused_parameters  # a head unused in a step must not break DDP
 
 
+def test_a_run_that_logged_no_loss_says_why_it_has_no_curves(tiny_bert_dir, tmp_path, caplog):
+    out = tmp_path / "out"
+    with caplog.at_level("WARNING", logger="multitask_bert.train"):
+        train.main(tiny_train_args(tiny_bert_dir, out, "--max_steps", "2", "--logging_steps", "5"))
+    assert not (out / "training_curves.png").exists() and (out / "model.safetensors").is_file()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "no training curves: the run logged no training loss (2 steps, --logging_steps 5)" in messages
+
+
 def test_trimmed_vocabulary_run_saves_a_smaller_consistent_vocabulary(tiny_bert_dir, tmp_path):
     metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--trim_vocab", "true"))
     model = AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
