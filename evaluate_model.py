@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser
 
 from multitask_bert import configure_logging
-from multitask_bert.atomic import atomic_file
+from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.card import add_eval_results, eval_results, is_local
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
@@ -66,6 +66,18 @@ class _EvaluateChecks:
             )
         if self.output_json is not None and os.path.isdir(self.output_json):
             raise IsADirectoryError(f"--output_json {self.output_json} is a folder; give a file name")
+        self._check_outputs()
+
+    def _check_outputs(self):
+        """No file the command writes is one of its test sets, or the other file it writes: either would be replaced."""
+        outputs = {option: getattr(self, option) for option in ("predictions", "output_json") if getattr(self, option)}
+        sets = [(f"--{task}_test", s) for task in TASKS for s in getattr(self.data, f"{task}_test") or []]
+        for option, path in outputs.items():
+            for set_option, source in sets:
+                if os.path.exists(source) and same_file(path, source):
+                    raise ValueError(f"--{option} {path} is the test set {source} ({set_option}): it would be replaced")
+        if len(outputs) == 2 and same_file(*outputs.values()):
+            raise ValueError(f"--predictions and --output_json name one file, {self.output_json}: give two")
 
 
 grouped = " or ".join(f"{task.name} {task.grouped_metric}" for task in GROUPED)

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sacrebleu
@@ -281,6 +282,24 @@ def test_data_errors_are_training_errors(saved, tmp_path, tiny_tokenizer, capsys
     monkeypatch.setattr(evaluate_model.AutoModel, "from_pretrained", model_must_not_load)
     assert evaluate_model.cli(run_args(saved, "--sentiment_test", str(bad))) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"evaluate_model.py: error: {training.value}"
+
+
+def test_an_output_file_that_is_a_test_set_or_the_other_output_is_refused(saved, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(evaluate_model.AutoModel, "from_pretrained", model_must_not_load)
+    data = tmp_path / "mine.jsonl"
+    data.write_bytes(Path(SENTIMENT).read_bytes())
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(data)
+    cases = [
+        (["--predictions", str(data)], f"--predictions {data} is the test set {data} (--sentiment_test)"),
+        (["--output_json", str(link)], f"--output_json {link} is the test set {data} (--sentiment_test)"),
+        (["--predictions", "out.json", "--output_json", "./out.json"], "name one file, ./out.json: give two"),
+    ]
+    monkeypatch.chdir(tmp_path)
+    for extra, message in cases:
+        assert evaluate_model.cli(["--model", str(saved), "--sentiment_test", str(data), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert data.read_bytes() == Path(SENTIMENT).read_bytes() and not (tmp_path / "out.json").exists()
 
 
 def model_must_not_load(*args, **kwargs):
