@@ -29,7 +29,13 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from multitask_bert import configure_logging
 from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
-from multitask_bert.card import record_widget_outputs, training_data, training_procedure, write_model_card
+from multitask_bert.card import (
+    record_widget_outputs,
+    trained_on_demo,
+    training_data,
+    training_procedure,
+    write_model_card,
+)
 from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, load_task_data
 from multitask_bert.evaluation import SetResult, metric_keys, signatures
@@ -455,6 +461,7 @@ def finish(
         labels=list(base.config.id2label.values()),
         results=results,
         training_data=training_data(data),
+        demo_trained=trained_on_demo(data),
         training_procedure=training_procedure(
             training_args,
             shares,

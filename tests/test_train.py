@@ -94,6 +94,22 @@ def test_model_card_metadata_and_results(finished_run):
     assert data["pipeline_tag"] == "translation" and data["license"] and data["widget"]
     assert "nrefs:1|case:mixed" in card.text  # the sacreBLEU signature
     assert "CC0 1.0" in card.text  # the demo data's licence, in the training-data section
+    limitations = card.text.split("## Limitations")[1]
+    assert "This model was trained on the shipped demo data" in limitations  # it trained on demo_data/
+
+
+def test_a_card_of_a_run_on_other_data_does_not_call_it_a_demo(tmp_path):
+    write_model_card(
+        str(tmp_path),
+        model_name="m",
+        base_model="b",
+        labels=["negative", "positive"],
+        results=[],
+        training_data="",
+        training_procedure="",
+    )
+    limitations = (tmp_path / "README.md").read_text(encoding="utf-8").split("## Limitations")[1]
+    assert "demo" not in limitations and limitations.strip().startswith("- Trained on the data above only.")
 
 
 def card_intro(folder: Path, base_model: str) -> str:
