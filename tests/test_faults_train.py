@@ -14,13 +14,20 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import CHECKPOINTS, DEMO_DATA, PROJECT_ENV, ROOT, continue_train_args, tiny_train_args
+from conftest import (
+    CHECKPOINTS,
+    DEMO_DATA,
+    PROJECT_ENV,
+    ROOT,
+    continue_train_args,
+    tiny_train_args,
+    write_bare_card,
+)
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertModel
 
 import train
 from multitask_bert import atomic, build
-from multitask_bert.card import write_model_card
 from multitask_bert.lora import load_task_adapters
 from multitask_bert.run_layout import RunLayout
 
@@ -316,15 +323,7 @@ def test_a_failed_card_write_keeps_the_old_card(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atomic.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        write_model_card(
-            str(tmp_path),
-            model_name="m",
-            base_model="b",
-            labels=["negative", "positive"],
-            results=[],
-            training_data="",
-            training_procedure="",
-        )
+        write_bare_card(tmp_path)
     assert os.listdir(tmp_path) == ["README.md"] and (tmp_path / "README.md").read_text() == "old card"
 
 

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import DEMO_DATA, continue_train_args, tiny_train_args
+from conftest import DEMO_DATA, continue_train_args, tiny_train_args, write_bare_card
 from huggingface_hub import ModelCard, SpaceCard
 from transformers import AutoModel, AutoTokenizer, pipeline
 
 import train
-from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS, write_model_card
+from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS
 from multitask_bert.space import model_requirements
 
 
@@ -99,32 +99,14 @@ def test_model_card_metadata_and_results(finished_run):
 
 
 def test_a_card_of_a_run_on_other_data_does_not_call_it_a_demo(tmp_path):
-    write_model_card(
-        str(tmp_path),
-        model_name="m",
-        base_model="b",
-        labels=["negative", "positive"],
-        results=[],
-        training_data="",
-        training_procedure="",
-    )
-    limitations = (tmp_path / "README.md").read_text(encoding="utf-8").split("## Limitations")[1]
+    limitations = write_bare_card(tmp_path).split("## Limitations")[1]
     assert "demo" not in limitations and limitations.strip().startswith("- Trained on the data above only.")
 
 
 def card_intro(folder: Path, base_model: str) -> str:
     """The sentence of the card that names what the model was trained from."""
     folder.mkdir()
-    write_model_card(
-        str(folder),
-        model_name="m",
-        base_model=base_model,
-        labels=["negative", "positive"],
-        results=[],
-        training_data="",
-        training_procedure="",
-    )
-    text = " ".join((folder / "README.md").read_text(encoding="utf-8").split())
+    text = " ".join(write_bare_card(folder, base_model).split())
     return text.split("multitask-bert package. ")[1].split(" ## ")[0]
 
 
