@@ -36,6 +36,9 @@ KNOWN_DATA = {
     "attribution",
     "ui_strings_en_mr": "Marathi software translations (LibreOffice, Firefox, GTK/GLib: MPL-2.0 / LGPL-2.1+; "
     "Kolibri: MIT)",
+    "iso_codes_names_en_mr": "country and language names of Debian's iso-codes 4.15; LGPL-2.1+",
+    "flores200_dev_en_mr": "FLORES-200 dev (Wikinews, Wikivoyage, Wikibooks; via IndicGenBench); CC-BY-SA 4.0",
+    "marathi_sentiment_val": "L3Cube-MahaSent-MD validation (Pingle et al. 2023); CC BY-NC-SA 4.0, evaluation only",
     "demo_data": "the multitask-bert demo set, written for the project; CC0 1.0",
 }
 

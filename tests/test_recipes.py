@@ -9,6 +9,7 @@ import yaml
 from conftest import DEMO_DATA
 
 import train
+from multitask_bert.card import data_attribution
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").rglob("*.yaml"))
 
@@ -101,3 +102,14 @@ def test_recipes_that_reuse_cpu_yamls_data_match_it(name):
     recipe = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
     for option in SAME_DATA[name]:
         assert recipe[option] == stage_one[option], f"recipes/{name}: {option} differs from recipes/cpu.yaml's"
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: str(path.relative_to(path.parents[1])))
+def test_every_data_set_a_recipe_names_has_its_licence_in_the_card(recipe):
+    values = yaml.safe_load(recipe.read_text(encoding="utf-8"))
+    named = [values.get(f"{task}_{split}") for task, split in DEMO_FILES]
+    sources = [
+        s for value in named if value not in (None, "none") for s in ([value] if isinstance(value, str) else value)
+    ]
+    unknown = [s for s in sources if data_attribution(s) == "licence: see the data set's source"]
+    assert sources and not unknown
