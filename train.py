@@ -409,6 +409,16 @@ def check_extras(model_args, data_args, training_args, push: bool) -> None:
                 f"--freeze_encoder leaves nothing that {', '.join(trained)} trains: drop its training data "
                 f"(--{trained[0]}_train none) or --freeze_encoder"
             )
+    if model_args.trim_vocab and model_args.model_name_or_path:
+        # trimming keeps the pieces this run's training data uses: a trained model would lose those only the absent
+        # task's data used, and its outputs for that task would change (a frozen encoder's too)
+        absent = [t for t in TASKS if not data_args.sources(t, "train")]
+        if absent:
+            raise ValueError(
+                f"--trim_vocab keeps only the pieces this run's training data uses, and this run has no {absent[0]} "
+                f"training data: {model_args.model_name_or_path} would lose the pieces only its {absent[0]} data "
+                "used. Leave out --trim_vocab (a trained folder keeps the vocabulary it was trimmed to)"
+            )
     if model_args.push_space_id and not push:
         raise ValueError(
             "--push_space_id pushes a demo Space of the pushed model: add --push_to_hub true --hub_model_id you/name"

@@ -300,6 +300,17 @@ def test_freeze_encoder_trains_the_decoder_and_leaves_every_sentiment_output_unc
     assert first_procedure in history and "all weights trained" in first_procedure
 
 
+def test_trimming_a_trained_models_vocabulary_without_a_tasks_data_is_refused_before_any_work(finished_run, tmp_path):
+    start, _ = finished_run
+    args = continue_train_args(start, tmp_path / "stage", "--trim_vocab", "true", "--translation_train", "none")
+    with pytest.raises(ValueError, match="this run has no translation training data: .* would lose the pieces only"):
+        train.main(args)
+    assert not (tmp_path / "stage").exists()
+    # with every task's data the trim keeps what the run trains on, as a fresh run's does
+    model_args, data_args, training_args = train.parse_args(args[:-2])
+    train.check_extras(model_args, data_args, training_args, push=False)
+
+
 def test_freeze_encoder_with_sentiment_training_data_is_refused_before_training(finished_run, tmp_path):
     start, _ = finished_run
     args = continue_train_args(start, tmp_path / "stage", "--freeze_encoder")
