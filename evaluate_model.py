@@ -36,7 +36,7 @@ from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.card import add_eval_results, eval_results, is_local
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
-from multitask_bert.run_layout import RunLayout
+from multitask_bert.run_layout import RunLayout, check_plain_model
 from multitask_bert.tasks import TASKS
 
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
@@ -58,12 +58,7 @@ class _EvaluateChecks:
                 f"--add_to_card writes into a local model folder's README.md; {self.model} is not one (a Hub "
                 "model's card is changed by pushing a new README.md)"
             )
-        adapters = RunLayout(self.model).adapters()
-        if adapters:  # AutoModel would load the base without them and score it silently
-            raise ValueError(
-                f"{self.model} holds LoRA adapters ({', '.join(adapters)}): this command scores plain models; "
-                "evaluate the merged-<task> folder that train.py --merge_adapter writes"
-            )
+        check_plain_model(self.model, "evaluate_model.py")
         if self.output_json is not None and os.path.isdir(self.output_json):
             raise IsADirectoryError(f"--output_json {self.output_json} is a folder; give a file name")
         self._check_outputs()

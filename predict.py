@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser, pipeline
 
 from multitask_bert.atomic import atomic_file, same_file
+from multitask_bert.run_layout import check_plain_model
 from multitask_bert.tables import Row, read_table
 
 SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has them all
@@ -60,6 +61,7 @@ class PredictArguments:
         for name in ("batch_size", "num_beams", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        check_plain_model(self.model, "predict.py")
         if self.output is not None:
             self._check_output()
 

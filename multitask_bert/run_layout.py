@@ -53,3 +53,14 @@ class RunLayout:
     def holds_model(self) -> bool:
         """Whether a run finished here: its model, or (a LoRA run) an adapter folder of a task."""
         return self.model_config.is_file() or any(self.adapter(task).is_dir() for task in TASKS)
+
+
+def check_plain_model(model: str, command: str) -> None:
+    """`model` (a folder or a Hub id) is no LoRA run's folder: AutoModel would load its base alone, without the
+    adapters, and `command` would run that model silently."""
+    adapters = RunLayout(model).adapters()
+    if adapters:
+        raise ValueError(
+            f"{model} holds LoRA adapters ({', '.join(adapters)}): {command} runs plain models, and would load the "
+            "base without them; give it the merged-<task> folder that train.py --merge_adapter writes"
+        )

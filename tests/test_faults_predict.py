@@ -42,6 +42,14 @@ def test_output_that_is_the_input_is_refused(tmp_path):
         assert source.read_text() == '{"text": "the film was great"}\n'
 
 
+def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, tmp_path):
+    (saved / "sentiment").mkdir()  # a LoRA run's folder: the frozen base, and one folder per task's adapter
+    (saved / "sentiment" / "adapter_config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"holds LoRA adapters \(sentiment\): predict.py runs plain models, and"):
+        predict.main(["--model", str(saved), "--text", "hello", "--output", str(tmp_path / "out.jsonl")])
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 @pytest.mark.parametrize("setting", ["--num_beams", "--max_new_tokens", "--batch_size"])
 def test_senseless_settings_are_refused_before_any_work(tmp_path, setting):
     with pytest.raises(ValueError, match=f"{setting[2:]} must be at least 1, got 0"):
