@@ -268,8 +268,7 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
     out = {}
     for eval_set in test_sets:
         # the rows kept (data.kept_rows), in the words the training card and log use
-        whole = len(eval_set.row_numbers) == eval_set.source_rows
-        how = ["whole set" if whole else eval_set.sample, f"inputs cut at {args.max_source_length} tokens"]
+        how = ["whole set" if eval_set.whole else eval_set.sample, f"inputs cut at {args.max_source_length} tokens"]
         if TASKS[eval_set.task].generates:
             how.append(beam)
         entry = {"rows": sets[eval_set.name]["rows"], "settings": "; ".join(how)}

@@ -13,6 +13,7 @@ from pipeline_multitask import MultitaskPipeline
 
 from . import ROOT
 from .atomic import atomic_file
+from .data import DEMO_DATA
 from .evaluation import SetResult, signatures
 from .sources import shown
 from .tasks import TASKS
@@ -245,7 +246,7 @@ def training_data(data) -> str:
 
 def trained_on_demo(data) -> bool:
     """Whether any training source of the run (`data.TaskData`) is the demo set, whose model proves only the code."""
-    demo = (ROOT / "demo_data").resolve()
+    demo = DEMO_DATA.resolve()
     locations = [Path(source.location) for parts in data.train_sources.values() for source, _ in parts]
     return any(path.exists() and path.resolve().is_relative_to(demo) for path in locations)
 

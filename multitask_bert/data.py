@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets
 from transformers import PreTrainedTokenizerBase
@@ -41,9 +42,14 @@ MAX_SAMPLES = {"train": "max_train_samples", "validation": "max_eval_samples", "
 SAMPLES_FROM = ("first", "spread")  # which rows the max_*_samples options keep (`kept_rows`)
 
 
+def demo_file(task: str, role: str) -> Path:
+    """The demo set's file of one task and role (which may not exist: the demo set has no test files)."""
+    return DEMO_DATA / f"{task}_{role}.jsonl"
+
+
 def _demo_sources(task: Task, role: str):
     """A list-of-sources default: the demo set's file of that task and role, where the demo set has one."""
-    demo = DEMO_DATA / f"{task.name}_{role}.jsonl"
+    demo = demo_file(task.name, role)
     return dict(default_factory=lambda: [str(demo)]) if demo.is_file() else dict(default=None)
 
 
@@ -247,11 +253,16 @@ class EvalSet:
         return list(self.rows[self.input_column])
 
     @property
+    def whole(self) -> bool:
+        """Whether every row of the source was scored (no `max_*_samples` cap left any out)."""
+        return len(self.row_numbers) == self.source_rows
+
+    @property
     def sample(self) -> str:
         """Which rows were scored, in words: "1,422 rows", "the first 300 of 1,422 rows" or "300 of 1,422 rows, in
         equal steps through it"."""
         kept, total = len(self.row_numbers), self.source_rows
-        if kept == total:
+        if self.whole:
             return f"{total:,} row" + "s" * (total != 1)
         if list(self.row_numbers) == list(range(kept)):
             return f"the first {kept:,} of {total:,} rows"
@@ -364,7 +375,7 @@ def warn_of_demo_validation(args) -> None:
     """A task trained on the user's own data but validated on the demo set, the default left in place, would choose
     checkpoints and fill the card with scores that say nothing of that data: say so before anything loads."""
     for task in TASKS:
-        demo = {role: str(DEMO_DATA / f"{task}_{role}.jsonl") for role in ("train", "validation")}
+        demo = {role: str(demo_file(task, role)) for role in ("train", "validation")}
         train = _source_list(getattr(args, f"{task}_train")) or []
         if (
             train
