@@ -37,7 +37,7 @@ from multitask_bert.card import (
     write_model_card,
 )
 from multitask_bert.curves import plot_run
-from multitask_bert.data import DataArguments, TaskData, load_task_data
+from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from multitask_bert.run_layout import RunLayout
@@ -328,15 +328,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 def load_data(data_args, training_args, model_args, model, tokenizer):
-    """Every task's data, tokenized; with --trim_vocab, the vocabulary trimmed to the training data and the data
-    tokenized again with it."""
+    """Every task's data, read and checked once, then tokenized; with --trim_vocab, the vocabulary trimmed to the
+    training data and the same rows tokenized again with it."""
     with training_args.main_process_first(desc="loading and tokenizing the data"):
-        data = load_task_data(data_args, tokenizer, model.config.label2id)
+        rows = read_task_data(data_args, model.config.label2id)
+        data = tokenize_task_data(rows, data_args, tokenizer)
     if model_args.trim_vocab:
         held_out = [ref for s in data.validation if TASKS[s.task].generates for ref in s.references]
         model, tokenizer = trim_to_data(model, tokenizer, data.train, held_out)
         with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
-            data = load_task_data(data_args, tokenizer, model.config.label2id)
+            data = tokenize_task_data(rows, data_args, tokenizer)
     return data, model, tokenizer
 
 

@@ -259,14 +259,19 @@ class EvalSet:
 
     @property
     def sample(self) -> str:
-        """Which rows were scored, in words: "1,422 rows", "the first 300 of 1,422 rows" or "300 of 1,422 rows, in
-        equal steps through it"."""
-        kept, total = len(self.row_numbers), self.source_rows
-        if self.whole:
-            return f"{total:,} row" + "s" * (total != 1)
-        if list(self.row_numbers) == list(range(kept)):
-            return f"the first {kept:,} of {total:,} rows"
-        return f"{kept:,} of {total:,} rows, in equal steps through it"
+        """Which rows were scored, in words (`sample_words`)."""
+        return sample_words(self.row_numbers, self.source_rows)
+
+
+def sample_words(row_numbers: Sequence[int], source_rows: int) -> str:
+    """Which rows of a source were kept, in words: "1,422 rows", "the first 300 of 1,422 rows" or "300 of 1,422 rows,
+    in equal steps through it"."""
+    kept = len(row_numbers)
+    if kept == source_rows:
+        return f"{source_rows:,} row" + "s" * (source_rows != 1)
+    if list(row_numbers) == list(range(kept)):
+        return f"the first {kept:,} of {source_rows:,} rows"
+    return f"{kept:,} of {source_rows:,} rows, in equal steps through it"
 
 
 @dataclass
@@ -285,20 +290,31 @@ class TaskData:
 
 
 @dataclass
-class Prepared:
-    """One source, ready: its tokenized rows, its references, and the rows as read (before tokenization) with their
-    numbers in the source."""
+class SourceRows:
+    """One source, read and checked, not yet tokenized: the pairs the model reads (its input texts and its targets,
+    class ids or texts, after `max_*_samples` and any joining), its references in the same order, and the rows as read
+    with their numbers in the source. Tokenizing is a separate step, so that a new vocabulary (`--trim_vocab`) tokenizes
+    the same rows again without reading and checking them twice."""
 
-    dataset: Dataset
+    source: Source
+    pairs: Dataset
     references: list
     rows: Dataset
     row_numbers: Sequence[int]
     source_rows: int  # before `max_*_samples`
 
 
-def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, int]) -> Prepared:
-    """Check one source's rows, keep `max_*_samples` of them (`kept_rows`), and tokenize them with its task's
-    references (the same rows, in the same order)."""
+@dataclass
+class TaskRows:
+    """Every source of every task, read and checked (`read_task_data`), for `tokenize_task_data`."""
+
+    train: dict[str, list[SourceRows]]
+    evaluation: list[SourceRows]  # the validation sets, then the test sets
+
+
+def read_source(raw: Dataset, source: Source, args, label2id: dict[str, int]) -> SourceRows:
+    """Check one source's rows, keep `max_*_samples` of them (`kept_rows`), and take its task's references (the same
+    rows, in the same order)."""
     task, what = TASKS[source.task], source.what
     inputs, targets = args.column(task.input), args.column(task.target)
     check_columns(raw, {inputs: f"--{task.input.option}", targets: f"--{task.target.option}"}, source.location, what)
@@ -314,18 +330,24 @@ def prepare(raw: Dataset, source: Source, args, tokenizer, label2id: dict[str, i
         references = list(pairs[targets])
     elif task.classifies:  # the column as the model's class ids
         pairs = pairs.remove_columns(targets).add_column(targets, references)
+    return SourceRows(source, pairs, references, rows, row_numbers, len(raw))
+
+
+def tokenize_source(read: SourceRows, args, tokenizer) -> Dataset:
+    """One source's pairs as the model's inputs and labels."""
+    task = TASKS[read.source.task]
+    inputs, targets = args.column(task.input), args.column(task.target)
 
     def tokenize(batch):
         return task.tokenize(tokenizer, batch[inputs], batch[targets], args)
 
-    tokenized = pairs.map(
+    return read.pairs.map(
         tokenize,
         batched=True,
         num_proc=args.preprocessing_num_workers,
-        remove_columns=pairs.column_names,
-        desc=f"Tokenizing {what} {source.name}",
+        remove_columns=read.pairs.column_names,
+        desc=f"Tokenizing {read.source.what} {read.source.name}",
     )
-    return Prepared(tokenized, references, rows, row_numbers, len(raw))
 
 
 def kept_rows(num_rows: int, max_samples: int | None, samples_from: str) -> range | list[int]:
@@ -341,34 +363,58 @@ def kept_rows(num_rows: int, max_samples: int | None, samples_from: str) -> rang
     return [i * num_rows // max_samples for i in range(max_samples)]
 
 
-def load_source(source: Source, args, tokenizer, label2id: dict[str, int]) -> Prepared:
-    """One source, loaded, checked and tokenized, with its references."""
+def load_source(source: Source, args, label2id: dict[str, int]) -> SourceRows:
+    """One source, loaded and checked, with its references."""
     config = getattr(args, f"{source.task}_dataset_config")
     split = getattr(args, f"{source.task}_{source.role}_split")
     raw = load_split(source.location, config, split, source.what)
-    return prepare(raw, source, args, tokenizer, label2id)
+    return read_source(raw, source, args, label2id)
+
+
+def read_task_data(args, label2id: dict[str, int]) -> TaskRows:
+    """Every source of every task, read and checked (every error before any work), each logged once.
+
+    Run it under `TrainingArguments.main_process_first()`: the first process fills the datasets cache, the others
+    read it.
+    """
+    warn_of_demo_validation(args)
+    evaluation = [source for task in TASKS for role in ("validation", "test") for source in args.sources(task, role)]
+    check_unique_eval_names(evaluation)
+    read = TaskRows(train={}, evaluation=[])
+    for task in TASKS:
+        parts = [load_source(source, args, label2id) for source in args.sources(task, "train")]
+        if parts:
+            read.train[task] = parts
+            log_training_mix(task, [(part.source, len(part.pairs)) for part in parts])
+    for source in evaluation:
+        part = load_source(source, args, label2id)
+        sample = sample_words(part.row_numbers, part.source_rows)
+        logger.info("%s %s: %s from %s", source.what, source.name, sample, shown(source.location))
+        read.evaluation.append(part)
+    return read
+
+
+def tokenize_task_data(read: TaskRows, args, tokenizer: PreTrainedTokenizerBase) -> TaskData:
+    """The sources `read_task_data` read, tokenized: training rows per task (its sources one after the other),
+    validation and test sets. Run it under `TrainingArguments.main_process_first()`, as `read_task_data`."""
+    data = TaskData(train={}, train_sources={}, validation=[], test=[])
+    for task, parts in read.train.items():
+        datasets = [tokenize_source(part, args, tokenizer) for part in parts]
+        data.train[task] = concatenate_datasets(datasets) if len(datasets) > 1 else datasets[0]
+        data.train_sources[task] = [(part.source, len(d)) for part, d in zip(parts, datasets)]
+    for part in read.evaluation:
+        eval_set = to_eval_set(part, tokenize_source(part, args, tokenizer), args)
+        (data.validation if part.source.role == "validation" else data.test).append(eval_set)
+    return data
 
 
 def load_task_data(args, tokenizer: PreTrainedTokenizerBase, label2id: dict[str, int]) -> TaskData:
-    """Every source of every task, tokenized: training rows per task, validation and test sets.
+    """Every source of every task, read, checked and tokenized: training rows per task, validation and test sets.
 
     Run it under `TrainingArguments.main_process_first()`: the first process tokenizes and fills the datasets cache,
     the others read it.
     """
-    warn_of_demo_validation(args)
-    data = TaskData(train={}, train_sources={}, validation=[], test=[])
-    for task in TASKS:
-        parts = [
-            (source, load_source(source, args, tokenizer, label2id).dataset) for source in args.sources(task, "train")
-        ]
-        if parts:
-            data.train[task] = concatenate_datasets([d for _, d in parts]) if len(parts) > 1 else parts[0][1]
-            data.train_sources[task] = [(s, len(d)) for s, d in parts]
-            log_training_mix(task, data.train_sources[task])
-        for role, sets in (("validation", data.validation), ("test", data.test)):
-            sets += [load_eval_set(source, args, tokenizer, label2id) for source in args.sources(task, role)]
-    check_unique_eval_names(data.validation + data.test)
-    return data
+    return tokenize_task_data(read_task_data(args, label2id), args, tokenizer)
 
 
 def warn_of_demo_validation(args) -> None:
@@ -392,39 +438,36 @@ def warn_of_demo_validation(args) -> None:
             )
 
 
-def load_eval_set(source: Source, args, tokenizer, label2id: dict[str, int]) -> EvalSet:
-    """A validation or test source as an evaluation set."""
-    prepared = load_source(source, args, tokenizer, label2id)
-    column = args.column(TASKS[source.task].input)
+def to_eval_set(read: SourceRows, dataset: Dataset, args) -> EvalSet:
+    """A validation or test source, read and tokenized, as an evaluation set."""
+    source = read.source
     hub_split = getattr(args, f"{source.task}_{source.role}_split")
-    eval_set = EvalSet(
+    return EvalSet(
         source.name,
         source.task,
         source.role,
-        prepared.dataset,
-        prepared.references,
-        prepared.rows,
-        column,
+        dataset,
+        read.references,
+        read.rows,
+        args.column(TASKS[source.task].input),
         source,
         data_split=own_split(source.location, hub_split),
-        row_numbers=prepared.row_numbers,
-        source_rows=prepared.source_rows,
+        row_numbers=read.row_numbers,
+        source_rows=read.source_rows,
     )
-    logger.info("%s %s: %s from %s", source.what, source.name, eval_set.sample, shown(source.location))
-    return eval_set
 
 
-def check_unique_eval_names(sets: list[EvalSet]) -> None:
+def check_unique_eval_names(sources: list[Source]) -> None:
     """Metrics are keyed by set name: a sentiment and a translation set of one name would overwrite each other."""
     seen = {}
-    for s in sets:
-        key = (s.split, s.name)
+    for s in sources:
+        key = (s.role, s.name)
         if key in seen:
             raise ValueError(
-                f"two {s.split} sets are both called {s.name!r} ({shown(seen[key].location)}, "
-                f"{shown(s.source.location)}): give one of them a file or folder of another name"
+                f"two {s.role} sets are both called {s.name!r} ({shown(seen[key].location)}, "
+                f"{shown(s.location)}): give one of them a file or folder of another name"
             )
-        seen[key] = s.source
+        seen[key] = s
 
 
 def log_training_mix(task: str, parts: list[tuple[Source, int]]) -> None:

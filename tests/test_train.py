@@ -193,8 +193,13 @@ def test_a_run_that_logged_no_loss_says_why_it_has_no_curves(tiny_bert_dir, tmp_
     assert "no training curves: the run logged no training loss (2 steps, --logging_steps 5)" in messages
 
 
-def test_trimmed_vocabulary_run_saves_a_smaller_consistent_vocabulary(tiny_bert_dir, tmp_path):
-    metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--trim_vocab", "true"))
+def test_trimmed_vocabulary_run_saves_a_smaller_consistent_vocabulary(tiny_bert_dir, tmp_path, caplog):
+    with caplog.at_level("INFO", logger="multitask_bert.data"):
+        metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", "--trim_vocab", "true"))
+    # the data is read and checked once, and only tokenized again with the trimmed vocabulary: each line once
+    data_lines = [r.getMessage() for r in caplog.records if r.name == "multitask_bert.data"]
+    assert any(" train data " in line for line in data_lines) and any("validation" in line for line in data_lines)
+    assert len(data_lines) == len(set(data_lines)), data_lines
     model = AutoModel.from_pretrained(tmp_path / "out", trust_remote_code=True)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out", trust_remote_code=True)
     assert model.config.encoder.vocab_size == len(tokenizer) < AutoTokenizer.from_pretrained(tiny_bert_dir).__len__()
