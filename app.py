@@ -46,6 +46,18 @@ def check_settings(num_beams: int, max_new_tokens: int, max_chars: int) -> None:
             raise ValueError(f"{name} must be at least 1, got {value}")
 
 
+def check_plain_model(model: str) -> None:
+    """A LoRA run's folder holds its frozen base and one PEFT adapter folder per task: the pipeline would load the
+    base alone, and the page would show an untrained model's answers. (The project's run_layout.check_plain_model
+    says the same; this file imports nothing of the project.)"""
+    adapters = sorted(path.parent.name for path in Path(model).glob("*/adapter_config.json"))
+    if adapters:
+        raise ValueError(
+            f"{model} holds LoRA adapters ({', '.join(adapters)}): the demo page runs plain models, and would load "
+            "the base without them; give it the merged-<task> folder that train.py --merge_adapter writes"
+        )
+
+
 def class_probabilities(result: dict) -> dict[str, float]:
     """Every sentiment class with its probability, for gr.Label, from a pipeline result asked with `top_k=None`."""
     return {entry["label"]: entry["score"] for entry in result["scores"]}
@@ -70,6 +82,7 @@ def build_demo(
     model: str, revision: str | None = None, num_beams: int = 4, max_new_tokens: int = 64, max_chars: int = MAX_CHARS
 ) -> gr.Blocks:
     check_settings(num_beams, max_new_tokens, max_chars)  # before the model is loaded
+    check_plain_model(model)
     pipe = pipeline(model=model, trust_remote_code=True, revision=revision)
     analyse = make_analyse(pipe, num_beams, max_new_tokens, max_chars)
 

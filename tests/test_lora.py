@@ -1,5 +1,8 @@
 """LoRA per task: only adapters and heads train, the batch's task picks the adapter, the result serves both tasks."""
 
+import ast
+import re
+
 import pytest
 import torch
 from conftest import ENGLISH, resume_train_args, tiny_train_args
@@ -95,6 +98,30 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
     merged.eval()
     assert not hasattr(merged, "peft_config")
     assert torch.equal(merged.generate(**batch, num_beams=2, max_new_tokens=5), translated)
+
+
+def test_lora_runs_card_loads_the_adapters_not_the_bare_base(lora_run, capsys):
+    card = (lora_run / "README.md").read_text()
+    how_to = card[card.index("## How to use") : card.index("## Training data")]
+    assert "pipeline(model=repo" not in how_to  # the plain model's examples would serve the untrained base
+    assert "peft" in (lora_run / "requirements.txt").read_text()
+    code = how_to.split("```python\n")[1].split("```")[0]
+    exec(re.sub(r'repo = ".*"', f"repo = {str(lora_run)!r}", code), {})  # the card's code, run on the folder
+    probabilities, translations = [ast.literal_eval(line) for line in capsys.readouterr().out.splitlines()[-2:]]
+
+    model = load_task_adapters(str(lora_run))
+    tokenizer = AutoTokenizer.from_pretrained(lora_run, trust_remote_code=True)
+    batch = tokenizer(["The film was wonderful.", "Where is the station?"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        model.set_adapter("sentiment")
+        expected = model(**batch).sentiment_logits.softmax(-1)
+        with model.disable_adapter():
+            bare = model(**batch).sentiment_logits.softmax(-1)
+        model.set_adapter("translation")
+        ids = model.generate(**batch, num_beams=4, max_new_tokens=64)
+    torch.testing.assert_close(torch.tensor(probabilities), expected)
+    assert not torch.allclose(expected, bare)  # what the card prints is the adapters' answer, not the base's
+    assert translations == tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
 def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):

@@ -127,6 +127,14 @@ def test_local_model_folder_makes_a_local_space_only(tmp_path, capsys):
         space.main(["--model", "someone/mt", "--out", str(out)])
 
 
+def test_a_local_lora_runs_folder_makes_no_space(tmp_path):
+    (tmp_path / "model" / "sentiment").mkdir(parents=True)  # a LoRA run: the base, one folder per task's adapter
+    (tmp_path / "model" / "sentiment" / "adapter_config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"holds LoRA adapters \(sentiment\): a Space runs plain models"):
+        write_space(str(tmp_path / "model"), tmp_path / "space")
+    assert not (tmp_path / "space").exists()
+
+
 def test_a_hub_id_that_is_also_a_local_folder_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "someone" / "mt").mkdir(parents=True)  # e.g. --output_dir someone/mt --hub_model_id someone/mt

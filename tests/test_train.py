@@ -236,6 +236,9 @@ def test_fresh_learning_rate_with_lora_is_refused_before_any_work(tiny_bert_dir,
 def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny_bert_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--push_space_id pushes a demo Space of the pushed model: add --push_to_hub"):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--push_space_id", "someone/mt-demo"))
+    hub = ["--push_to_hub", "true", "--hub_model_id", "someone/mt", "--push_space_id", "someone/mt-demo"]
+    with pytest.raises(ValueError, match="a --lora run's folder loads as its base without the adapters"):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--lora", *hub))  # its Space would serve that
     assert not (tmp_path / "none").exists()  # before any work
 
     created, uploads = [], []
@@ -251,7 +254,6 @@ def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny
 
     monkeypatch.setattr(train.HfApi, "upload_folder", upload)
     out = tmp_path / "out"
-    hub = ["--push_to_hub", "true", "--hub_model_id", "someone/mt", "--push_space_id", "someone/mt-demo"]
     train.main(tiny_train_args(tiny_bert_dir, out, *hub))
     assert created == [("someone/mt", None), ("someone/mt-demo", "space")]
     (model_repo, _), (space_repo, space_files) = uploads
