@@ -8,9 +8,10 @@ measuring for inference), loaded back as float32, with the run's card, results a
 around the same minimum, and their mean usually scores a little higher than any of them) with `--model`'s tokenizer,
 settings, card and curves; score it on validation data before choosing it.
 
-The card's widget outputs are recorded again from the released model (its generation settings, its rounded weights),
-and `--model_name` gives the card its title. Score the release with `evaluate_model.py --model <out> --add_to_card
-true`: its card then shows those whole-set figures, with how they were scored, at the top of its Results.
+The release carries the `requirements.txt` of what loading it needs. The card's widget outputs are recorded again
+from the released model (its generation settings, its rounded weights), and `--model_name` gives the card its title.
+Score the release with `evaluate_model.py --model <out> --add_to_card true`: its card then shows those whole-set
+figures, with how they were scored, at the top of its Results.
 The release is written complete or not at all (`multitask_bert/atomic.py`), and an existing `--out` is replaced only
 with `--overwrite true`. `config.json` names float32 as the model's dtype: `from_pretrained` then computes in float32
 on any machine (CPUs compute float16 slowly), while the file on disk holds float16.
@@ -28,6 +29,7 @@ from transformers import AutoTokenizer, HfArgumentParser
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder
 from multitask_bert.card import rename_card, rerecord_widget
+from multitask_bert.space import write_model_requirements
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
@@ -90,6 +92,7 @@ def release(args: ReleaseArguments) -> Path:
         for name in RUN_FILES:
             if (Path(args.model) / name).is_file():
                 shutil.copy2(Path(args.model) / name, tmp / name)
+        write_model_requirements(tmp)  # the card's "How to use" points to it
         if (tmp / "README.md").is_file():
             # the card's widget shows what the model answered at the end of training: the release answers with its
             # own generation settings and rounded weights, computed in float32 as from_pretrained will

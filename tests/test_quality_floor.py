@@ -19,6 +19,7 @@ from transformers import AutoTokenizer
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.build import save_model
 from multitask_bert.metrics import sentiment_scores, translation_scores
+from multitask_bert.space import model_requirements
 from pipeline_multitask import MultitaskPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,14 @@ def test_reference_model_keeps_its_quality(tmp_path):
         assert abs(value - expected[name]) <= TOLERANCE, (
             f"{name}: {value} now, {expected[name]} when the reference model was made (tolerance {TOLERANCE})"
         )
+
+
+def test_reference_model_carries_the_projects_current_code_and_requirements():
+    # AutoModel, pipeline(), predict.py and the demo page run the folder's own copy of the model's code: a change to
+    # the project's copy must reach it (copy the three files into reference/), or users run the old code
+    for name in ("configuration_multitask.py", "modeling_multitask.py", "pipeline_multitask.py"):
+        assert (REFERENCE / name).read_text() == (ROOT / name).read_text(), f"reference/{name} is not ./{name}"
+    assert model_requirements() in (REFERENCE / "requirements.txt").read_text()  # the card points to it
 
 
 def test_predict_uses_the_reference_model_when_no_model_is_named(capsys):

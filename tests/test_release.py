@@ -8,6 +8,7 @@ from safetensors import safe_open
 from transformers import AutoModel
 
 import release
+from multitask_bert.space import model_requirements
 
 
 @pytest.fixture
@@ -21,6 +22,7 @@ def test_half_precision_on_disk_float32_when_loaded(run_folder, tiny_model, tiny
     with safe_open(out / "model.safetensors", "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     assert (out / "README.md").read_text() == "the run's card"
+    assert model_requirements() in (out / "requirements.txt").read_text()  # what the card says loading it needs
     loaded = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
     assert loaded.dtype == torch.float32
     inputs = tiny_tokenizer(ENGLISH, return_tensors="pt", padding=True)
