@@ -27,8 +27,9 @@ import torch
 from transformers import AutoTokenizer, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
-from multitask_bert.atomic import atomic_file, atomic_folder
+from multitask_bert.atomic import atomic_file, atomic_folder, check_keeps
 from multitask_bert.card import rename_card, rerecord_widget
+from multitask_bert.run_layout import check_plain_model
 from multitask_bert.space import write_model_requirements
 
 # What a release carries besides the model: the card and what it shows and cites.
@@ -55,6 +56,10 @@ class ReleaseArguments:
     )
 
     def __post_init__(self):
+        inputs = [("--model", self.model)] + [("--average", folder) for folder in self.average]
+        check_keeps(self.out, inputs)  # before the check below, whose answer is --overwrite true
+        for _, folder in inputs:
+            check_plain_model(folder, "release.py")  # a LoRA run's folder would release its base alone
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if not (Path(self.model) / "config.json").is_file():

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     except FileExistsError:
         sys.exit(f"{args.out} already exists: choose another --out, or --overwrite to replace it")
+    except ValueError as err:  # a model folder the Space cannot run, or one --out would delete
+        sys.exit(f"space.py: error: {err}")
     print(f"Wrote the Space to {folder}")
     if args.push:
         commit = push_space(folder, args.space_id)

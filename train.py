@@ -28,6 +28,7 @@ from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from multitask_bert import configure_logging
+from multitask_bert.atomic import final_path
 from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
 from multitask_bert.card import (
     record_widget_outputs,
@@ -251,11 +252,21 @@ def resume_checkpoint(training_args) -> str | None:
     return checkpoint
 
 
-def check_output_dir(training_args) -> None:
+def check_output_dir(training_args, lora: bool) -> None:
     """Never train over an earlier run unless told to: Trainer would write over a finished model, or over an
     unfinished run's checkpoints and then rotate them away. Hidden entries (what a killed save left) do not count."""
     out = Path(training_args.output_dir)
-    if training_args.resume_from_checkpoint or training_args.overwrite_output_dir or not out.is_dir():
+    if not out.is_dir():
+        return
+    stale = RunLayout(out).adapters()
+    if training_args.overwrite_output_dir and stale and not lora:  # a LoRA run writes its own adapters over them
+        # the new model's files replace the old ones, but nothing replaces adapter folders: the folder would read as
+        # a LoRA run of the new base (its card, predict.py's refusal, an upload)
+        raise FileExistsError(
+            f"{out} holds a LoRA run's adapters ({', '.join(stale)}), which --overwrite_output_dir would leave beside "
+            "the new model: choose another --output_dir, or remove them first"
+        )
+    if training_args.overwrite_output_dir or resumes_here(training_args.resume_from_checkpoint, out):
         return
     found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     last = get_last_checkpoint(out)
@@ -276,6 +287,14 @@ def check_output_dir(training_args) -> None:
     raise FileExistsError(f"{out} {problem}: {remedy}")
 
 
+def resumes_here(resume, out: Path) -> bool:
+    """Whether `--resume_from_checkpoint` continues a run in `out` (true: its latest checkpoint; or one of its
+    checkpoints). A checkpoint of another folder starts `out` anew, and the checks of a new run apply to it."""
+    if resume is None or resume is False or str(resume).lower() in ("", "false"):
+        return False
+    return resume is True or str(resume).lower() == "true" or final_path(resume).parent == final_path(out)
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """The recipe: arguments, data, model, trainer, train, evaluate, save, card, publish."""
     model_args, data_args, training_args = parse_args(argv)
@@ -283,7 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     set_seed(training_args.seed)
     checkpoint = resume_checkpoint(training_args)
-    check_output_dir(training_args)
+    check_output_dir(training_args, model_args.lora)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
     # card, at every save) are turned off.
     push, training_args.push_to_hub = training_args.push_to_hub, False

@@ -34,6 +34,19 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return final_path(a) == final_path(b)
 
 
+def check_keeps(out: str | os.PathLike, inputs: list[tuple[str, str | os.PathLike]], option: str = "--out") -> None:
+    """An output folder that is one of a command's inputs, or holds one, would delete that input when the new folder
+    takes its name: refused, naming both options (`inputs`: (option, path) pairs)."""
+    target = final_path(out)
+    for name, path in inputs:
+        kept = final_path(path)
+        if kept == target or target in kept.parents:
+            raise ValueError(
+                f"{option} {out} is {name} {path}, or a folder holding it: writing {option} would delete it; "
+                f"choose another {option}"
+            )
+
+
 def _fsync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -21,7 +21,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, SpaceCardData
 
 from . import ROOT
-from .atomic import atomic_file, atomic_folder
+from .atomic import atomic_file, atomic_folder, check_keeps
 from .run_layout import check_plain_model
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def write_space(
     local folder of that name exists (a caller that just pushed it says True)."""
     on_hub = not is_local(model) if on_hub is None else on_hub
     if not on_hub:
+        check_keeps(out, [("the model", model)])
         check_plain_model(model, "a Space")
     if on_hub and not revision:
         logger.warning("no --model_revision: the Space follows %s's main branch, its code and weights included", model)

@@ -154,6 +154,29 @@ def test_non_empty_output_dir_needs_overwrite(tiny_bert_dir, tmp_path):
         train.main(tiny_train_args(tiny_bert_dir, out, "--resume_from_checkpoint", "true"))
 
 
+def test_another_runs_checkpoint_does_not_resume_over_a_finished_model(tiny_bert_dir, checkpointed_run, tmp_path):
+    out = tmp_path / "out"
+    train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS))
+    before = {f: f.read_bytes() for f in files_under(out)}
+    resume = ["--resume_from_checkpoint", str(checkpointed_run / "checkpoint-9")]
+    with pytest.raises(FileExistsError, match="already holds a trained model"):
+        train.main(tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS, *resume))
+    assert {f: f.read_bytes() for f in files_under(out)} == before
+
+
+def test_overwriting_a_lora_runs_folder_with_a_plain_run_is_refused(tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    (out / "sentiment").mkdir(parents=True)  # a LoRA run's folder: the base, and one folder per task's adapter
+    (out / "sentiment" / "adapter_config.json").write_text("{}")
+    overwrite = ["--overwrite_output_dir", "true"]
+    with pytest.raises(FileExistsError, match=r"holds a LoRA run's adapters \(sentiment\), which --overwrite_output"):
+        train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS, *overwrite))
+    assert os.listdir(out) == ["sentiment"]
+    train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS, *overwrite, "--lora", "--lora_r", "4"))
+    assert RunLayout(out).adapters() == ["sentiment", "translation"]  # a LoRA run writes its own over them
+    load_task_adapters(str(out))
+
+
 def test_kill_mid_checkpoint_save_leaves_no_half_checkpoint(tiny_bert_dir, tmp_path):
     out = tmp_path / "out"
     run_killed("tokenizer", tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS))  # killed saving checkpoint-3

@@ -39,6 +39,23 @@ def test_existing_release_needs_overwrite(run_folder, tmp_path):
         release.main(["--model", str(tmp_path), "--out", str(tmp_path / "other")])
 
 
+def test_release_never_deletes_its_inputs_nor_releases_a_lora_base(run_folder, tmp_path):
+    before = {f.name: f.read_bytes() for f in run_folder.iterdir()}
+    for out in (run_folder, run_folder.parent):  # the model's folder, or one holding it
+        with pytest.raises(ValueError, match=f"--out {out} is --model {run_folder}, or a folder holding it"):
+            release.main(["--model", str(run_folder), "--out", str(out), "--overwrite", "true"])
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ValueError, match=f"--out {other} is --average {other}"):
+        release.main(["--model", str(run_folder), "--average", str(run_folder), str(other), "--out", str(other)])
+    assert {f.name: f.read_bytes() for f in run_folder.iterdir()} == before
+    (run_folder / "translation").mkdir()  # a LoRA run's folder: the frozen base, and one folder per task's adapter
+    (run_folder / "translation" / "adapter_config.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"holds LoRA adapters \(translation\): release.py runs plain models"):
+        release.main(["--model", str(run_folder), "--out", str(tmp_path / "rel")])
+    assert not (tmp_path / "rel").exists()
+
+
 def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
     out = release.main(
         ["--model", str(run_folder), "--out", str(tmp_path / "rel"), "--no_repeat_ngram_size", "3", "--num_beams", "5"]

@@ -135,6 +135,15 @@ def test_a_local_lora_runs_folder_makes_no_space(tmp_path):
     assert not (tmp_path / "space").exists()
 
 
+def test_a_space_never_replaces_its_model_folder(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    for out in (tmp_path / "model", tmp_path):  # the model's folder, or one holding it
+        with pytest.raises(SystemExit, match="is the model .*, or a folder holding it: writing --out would delete"):
+            space.main(["--model", str(tmp_path / "model"), "--out", str(out), "--overwrite"])
+    assert os.listdir(tmp_path / "model") == ["config.json"]
+
+
 def test_a_hub_id_that_is_also_a_local_folder_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "someone" / "mt").mkdir(parents=True)  # e.g. --output_dir someone/mt --hub_model_id someone/mt
