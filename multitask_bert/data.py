@@ -3,7 +3,8 @@
 A source is a local file (`.csv`, `.tsv`, `.json`, `.jsonl`) or a Hub dataset id (with `*_dataset_config` and a split
 name). A task may have several training sources, each with a mixing weight (how many passes over it one epoch makes:
 2 repeats it, 0.25 draws a fresh quarter of it every epoch), and several validation and test sets, each scored on its
-own. Every check runs before training starts, and every error names the file, the column and the row.
+own. Every check runs before training starts, and every error names the file, the column and the line (a Hub
+split: the row number).
 
 Each task of `tasks.TASKS` has the same options, prefixed by its name (`--sentiment_train`, `--translation_test`, ...),
 and the options naming its columns (`--text_column`, ...).
@@ -26,6 +27,7 @@ from .sources import (
     join_pairs,
     load_split,
     own_split,
+    places,
     set_name,
     shown,
     unique_names,
@@ -312,17 +314,20 @@ class TaskRows:
     evaluation: list[SourceRows]  # the validation sets, then the test sets
 
 
-def read_source(raw: Dataset, source: Source, args, label2id: dict[str, int]) -> SourceRows:
+def read_source(
+    raw: Dataset, source: Source, args, label2id: dict[str, int], lines: Sequence[int] | None = None
+) -> SourceRows:
     """Check one source's rows, keep `max_*_samples` of them (`kept_rows`), and take its task's references (the same
-    rows, in the same order)."""
+    rows, in the same order). `lines`: each row's line in a local file, which errors name (else its row number)."""
     task, what = TASKS[source.task], source.what
     inputs, targets = args.column(task.input), args.column(task.target)
     check_columns(raw, {inputs: f"--{task.input.option}", targets: f"--{task.target.option}"}, source.location, what)
     max_samples = getattr(args, MAX_SAMPLES[source.role])
     row_numbers = kept_rows(len(raw), max_samples, args.samples_from)
     rows = raw.select(row_numbers) if len(row_numbers) < len(raw) else raw
-    check_texts(rows, inputs, source.location, what, row_numbers)
-    references = task.references(rows, targets, label2id, source, row_numbers)
+    where = places(row_numbers, lines)
+    check_texts(rows, inputs, source.location, what, where)
+    references = task.references(rows, targets, label2id, source, where)
     warn_if_degenerate(rows[inputs], rows[targets] if task.classifies else None, source)
     pairs = rows.select_columns([inputs, targets])
     if source.concat > 1:
@@ -367,8 +372,8 @@ def load_source(source: Source, args, label2id: dict[str, int]) -> SourceRows:
     """One source, loaded and checked, with its references."""
     config = getattr(args, f"{source.task}_dataset_config")
     split = getattr(args, f"{source.task}_{source.role}_split")
-    raw = load_split(source.location, config, split, source.what)
-    return read_source(raw, source, args, label2id)
+    raw, lines = load_split(source.location, config, split, source.what)
+    return read_source(raw, source, args, label2id, lines)
 
 
 def read_task_data(args, label2id: dict[str, int]) -> TaskRows:

@@ -78,10 +78,12 @@ def shown(source: str) -> str:
     return source
 
 
-def load_split(source: str, dataset_config: str | None, split: str, what: str) -> Dataset:
-    """One split from a local file or the Hub, nested columns flattened ('translation.en')."""
+def load_split(source: str, dataset_config: str | None, split: str, what: str) -> tuple[Dataset, Sequence[int] | None]:
+    """One split from a local file or the Hub, nested columns flattened ('translation.en'), with each row's line in a
+    local file (None for the Hub)."""
+    lines = None
     if is_file(source):
-        dataset = load_local(Path(source), what)
+        dataset, lines = load_local(Path(source), what)
     else:
         try:
             dataset = load_dataset(source, dataset_config, split=split)
@@ -89,27 +91,36 @@ def load_split(source: str, dataset_config: str | None, split: str, what: str) -
             raise ValueError(
                 f"{what}: cannot load {source!r} (config {dataset_config!r}, split {split!r}): {err}"
             ) from err
-    return dataset.flatten()
+    return dataset.flatten(), lines
 
 
-def load_local(path: Path, what: str) -> Dataset:
-    """A local file through the project's one reader (`tables.py`, which prediction uses too): every line of a .tsv is
-    one row, a bad row stops the run naming its line, blank lines are skipped."""
+def places(row_numbers: Sequence[int], lines: Sequence[int] | None) -> list[str]:
+    """Where each kept row is, as errors name it: a local file's line (as an editor numbers it), else the row's
+    number in the split (0-based, as `dataset[i]`)."""
+    return [f"line {lines[n]}" for n in row_numbers] if lines is not None else [f"row {n}" for n in row_numbers]
+
+
+def load_local(path: Path, what: str) -> tuple[Dataset, list[int]]:
+    """A local file through the project's one reader (`tables.py`, which prediction uses too), with each row's line:
+    every line of a .tsv is one row, a bad row stops the run naming its line, blank lines are skipped."""
     try:
-        records = read_table(path).records(skip_empty_lines=True)
+        rows = read_table(path).good_rows(skip_empty_lines=True)
     except (ValueError, OSError) as err:
         raise type(err)(f"{what}: {err}") from err
-    if not records:
+    if not rows:
         raise ValueError(f"{what} {str(path)!r} is empty")
+    lines = [row.line for row in rows]
+    records = uniform_types([row.record for row in rows], lines, f"{what} {str(path)!r}")
     try:
-        return Dataset.from_list(uniform_types(records))
+        return Dataset.from_list(records), lines
     except (ValueError, TypeError, ArrowException) as err:  # e.g. a column holding numbers in some rows, text in others
         raise ValueError(f"{what}: cannot make a table of {str(path)!r}: {err}") from err
 
 
-def uniform_types(records: list[dict]) -> list[dict]:
-    """A column whose values mix types (label names and class ids, say) as text, which a table column can hold and
-    `label_ids` still reads; missing fields stay missing."""
+def uniform_types(records: list[dict], lines: list[int], source: str) -> list[dict]:
+    """A column whose values mix plain types (label names and class ids, say) as text, which a table column can hold
+    and `label_ids` still reads; missing fields stay missing. A list or an object among other kinds of value (a text
+    field holding ["..."] in one row) is an error naming its line: as text it would be trained on as "['...']"."""
     kinds = {}
     for record in records:
         for key, value in record.items():
@@ -118,6 +129,14 @@ def uniform_types(records: list[dict]) -> list[dict]:
     mixed = {key for key, types in kinds.items() if len(types) > 1}
     if not mixed:
         return records
+    for record, line in zip(records, lines):
+        for key in mixed & record.keys():
+            if isinstance(record[key], (list, dict)):
+                others = sorted({t.__name__ for t in kinds[key]} - {type(record[key]).__name__})
+                raise ValueError(
+                    f"{source}, line {line}, field {key!r}: a {type(record[key]).__name__} where other rows hold "
+                    f"{', '.join(others)}: give every row of a field one kind of value"
+                )
     return [{k: str(v) if k in mixed and v is not None else v for k, v in r.items()} for r in records]
 
 
@@ -134,24 +153,22 @@ def check_columns(dataset: Dataset, columns: dict[str, str], source: str, what: 
         raise ValueError(f"{what} {source!r} is empty")
 
 
-def check_texts(dataset: Dataset, column: str, source: str, what: str, row_numbers: Sequence[int]) -> None:
-    """Every value of the column is a non-empty text. `row_numbers`: each row's number in the source (the rows may be
-    a sample of it), so that an error names the source's row."""
-    empty = [row_numbers[i] for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
+def check_texts(dataset: Dataset, column: str, source: str, what: str, where: Sequence[str]) -> None:
+    """Every value of the column is a non-empty text. `where`: each row's place in the source (`places`; the rows
+    may be a sample of it), so that an error names the source's line or row."""
+    empty = [where[i] for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
     if empty:
         raise ValueError(
-            f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), "
-            f"first at row(s) {empty[:5]}"
+            f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), first at "
+            f"{', '.join(empty[:5])}"
         )
 
 
-def label_ids(
-    values: list, label2id: dict[str, int], source: str, column: str, row_numbers: Sequence[int]
-) -> list[int]:
-    """Label names or class ids -> class ids of the model's config (`row_numbers` as in `check_texts`)."""
+def label_ids(values: list, label2id: dict[str, int], source: str, column: str, where: Sequence[str]) -> list[int]:
+    """Label names or class ids -> class ids of the model's config (`where` as in `check_texts`)."""
     id2label = {i: name for name, i in label2id.items()}
     ids = []
-    for row, value in zip(row_numbers, values, strict=True):
+    for row, value in zip(where, values, strict=True):
         if isinstance(value, str) and value in label2id:
             ids.append(label2id[value])
         elif isinstance(value, str) and value.strip().isdigit() and int(value) in id2label:  # an id read from CSV
@@ -160,7 +177,7 @@ def label_ids(
             ids.append(value)
         else:
             known = ", ".join(f"{name} ({i})" for name, i in label2id.items())
-            raise ValueError(f"{source!r}, column {column!r}, row {row}: unknown label {value!r} (known: {known})")
+            raise ValueError(f"{source!r}, column {column!r}, {row}: unknown label {value!r} (known: {known})")
     return ids
 
 

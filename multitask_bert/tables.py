@@ -68,12 +68,16 @@ class Table:
         """Every row's fields, for a caller that must not start on bad input (training): raises `ValueError`
         on the first bad row, "FILE, line N: cause", with the number of bad rows. With `skip_empty_lines`, blank
         lines (a trailing one, say) are no rows rather than errors."""
+        return [row.record for row in self.good_rows(skip_empty_lines)]
+
+    def good_rows(self, skip_empty_lines: bool = False) -> list[Row]:
+        """Every row, with its line, when all of them could be read (`records`)."""
         rows = [row for row in self.rows if not (skip_empty_lines and row.error == EMPTY_LINE)]
         bad = [row for row in rows if row.error is not None]
         if bad:
             more = f" ({len(bad)} bad rows in all; this is the first)" if len(bad) > 1 else ""
             raise ValueError(f"{self.where(bad[0])}: {bad[0].error}{more}")
-        return [row.record for row in rows]
+        return rows
 
 
 def read_table(path: str | Path) -> Table:

@@ -48,8 +48,8 @@ class Task:
     data: str  # how the options' help names its data
     input: Column  # the text the model reads
     target: Column  # what the model learns and a prediction is scored against
-    # the target column -> references; checked, errors naming the source's row numbers (the last argument)
-    references: Callable[[Dataset, str, dict[str, int], Source, Sequence[int]], list]
+    # the target column -> references; checked, errors naming each row's place (the last argument, `sources.places`)
+    references: Callable[[Dataset, str, dict[str, int], Source, Sequence[str]], list]
     tokenize: Callable[..., dict]  # (tokenizer, inputs, references, settings) -> features with `labels`
     collator: Callable[..., Callable]  # (tokenizer, model, pad_to_multiple_of) -> the collator of its batches
     predict: Callable[..., list]  # (model, tokenizer, batch, outputs, generation settings) -> one prediction per row
@@ -74,11 +74,9 @@ class Task:
 # ---- sentiment: one class per text ----------------------------------------------------------------------------------
 
 
-def class_ids(
-    rows: Dataset, column: str, label2id: dict[str, int], source: Source, row_numbers: Sequence[int]
-) -> list[int]:
+def class_ids(rows: Dataset, column: str, label2id: dict[str, int], source: Source, where: Sequence[str]) -> list[int]:
     """Label names or class ids -> class ids of the model's config."""
-    return label_ids(rows[column], label2id, source.location, column, row_numbers)
+    return label_ids(rows[column], label2id, source.location, column, where)
 
 
 def tokenize_texts(tokenizer, inputs: list[str], references: list[int], settings) -> dict:
@@ -104,9 +102,9 @@ def rows_of(batch: dict) -> int:
 
 
 def target_texts(
-    rows: Dataset, column: str, label2id: dict[str, int], source: Source, row_numbers: Sequence[int]
+    rows: Dataset, column: str, label2id: dict[str, int], source: Source, where: Sequence[str]
 ) -> list[str]:
-    check_texts(rows, column, source.location, source.what, row_numbers)
+    check_texts(rows, column, source.location, source.what, where)
     return list(rows[column])
 
 

