@@ -40,9 +40,9 @@ CSS = f"""
 """
 
 
-def check_settings(num_beams: int, max_new_tokens: int, max_chars: int) -> None:
+def check_settings(num_beams: int | None, max_new_tokens: int, max_chars: int) -> None:
     for name, value in (("num_beams", num_beams), ("max_new_tokens", max_new_tokens), ("max_chars", max_chars)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
 
 
@@ -63,7 +63,7 @@ def class_probabilities(result: dict) -> dict[str, float]:
     return {entry["label"]: entry["score"] for entry in result["scores"]}
 
 
-def make_analyse(pipe, num_beams: int, max_new_tokens: int, max_chars: int) -> Callable[[str], tuple[dict, str]]:
+def make_analyse(pipe, num_beams: int | None, max_new_tokens: int, max_chars: int) -> Callable[[str], tuple[dict, str]]:
     """The page's handler: text in, (probability of each sentiment class, translation) out, from one pipeline call
     (one encoder pass); bad input is shown on the page as an error."""
 
@@ -72,18 +72,26 @@ def make_analyse(pipe, num_beams: int, max_new_tokens: int, max_chars: int) -> C
             raise gr.Error("Type an English sentence first.")
         if len(text) > max_chars:
             raise gr.Error(f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}.")
-        result = pipe(text, top_k=None, num_beams=num_beams, max_new_tokens=max_new_tokens)
+        beams = {} if num_beams is None else {"num_beams": num_beams}  # else the model's generation_config's
+        result = pipe(text, top_k=None, max_new_tokens=max_new_tokens, **beams)
         return class_probabilities(result), result["translation"]
 
     return analyse
 
 
 def build_demo(
-    model: str, revision: str | None = None, num_beams: int = 4, max_new_tokens: int = 64, max_chars: int = MAX_CHARS
+    model: str,
+    revision: str | None = None,
+    num_beams: int | None = None,
+    max_new_tokens: int = 64,
+    max_chars: int = MAX_CHARS,
 ) -> gr.Blocks:
     check_settings(num_beams, max_new_tokens, max_chars)  # before the model is loaded
     check_plain_model(model)
     pipe = pipeline(model=model, trust_remote_code=True, revision=revision)
+    positions = pipe.model.config.decoder.max_position_embeddings
+    if max_new_tokens > positions:  # else every long enough answer would fail, after the page is up
+        raise ValueError(f"max_new_tokens {max_new_tokens} is more than the decoder's {positions} positions")
     analyse = make_analyse(pipe, num_beams, max_new_tokens, max_chars)
 
     with gr.Blocks(title="multitask-bert: sentiment and English→Marathi") as demo:
@@ -155,8 +163,8 @@ def parse_args(
     parser.add_argument("--revision", default=None, help="Hub commit of --model (pins its code and weights)")
     parser.add_argument("--host", default=environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST)
     parser.add_argument("--port", type=port_number, default=None)
-    parser.add_argument("--num_beams", type=positive_int, default=4)
-    parser.add_argument("--max_new_tokens", type=positive_int, default=64)
+    parser.add_argument("--num_beams", type=positive_int, default=None, help="beams (the model's default when unset)")
+    parser.add_argument("--max_new_tokens", type=positive_int, default=64, help="longest translation, in tokens")
     parser.add_argument("--max_chars", type=positive_int, default=MAX_CHARS, help="longest text the page takes")
     args = parser.parse_args(argv)
     if args.model is None:  # a --model flag comes without the revision the environment or the settings name

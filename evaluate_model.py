@@ -33,12 +33,14 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser
 
 from multitask_bert import configure_logging
 from multitask_bert.atomic import atomic_file, same_file
+from multitask_bert.build import check_lengths
 from multitask_bert.card import add_eval_results, eval_results, is_local
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
 from multitask_bert.run_layout import RunLayout, check_plain_model
 from multitask_bert.tasks import TASKS
 
+SOURCE_LENGTH = 128  # training's --max_source_length default
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
 GROUPED = [task for task in TASKS.values() if task.grouped_metric]  # the tasks --group_column applies to
 logger = logging.getLogger("multitask_bert.evaluate_model")  # under the project's one logger
@@ -50,6 +52,8 @@ class _EvaluateChecks:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 0:
+            raise ValueError(f"no_repeat_ngram_size must be 0 (no ban) or more, got {self.no_repeat_ngram_size}")
         self.data = data_arguments(self)  # checks the sources as training does
         if not any(getattr(self.data, f"{task}_test") for task in TASKS):
             raise ValueError(f"give at least one test set: {' and/or '.join(f'--{task}_test' for task in TASKS)}")
@@ -59,13 +63,14 @@ class _EvaluateChecks:
                 "model's card is changed by pushing a new README.md)"
             )
         check_plain_model(self.model, "evaluate_model.py")
-        if self.output_json is not None and os.path.isdir(self.output_json):
-            raise IsADirectoryError(f"--output_json {self.output_json} is a folder; give a file name")
         self._check_outputs()
 
     def _check_outputs(self):
         """No file the command writes is one of its test sets, or the other file it writes: either would be replaced."""
         outputs = {option: getattr(self, option) for option in ("predictions", "output_json") if getattr(self, option)}
+        for option, path in outputs.items():  # found after every set is scored, it would lose the scores
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"--{option} {path} is a folder; give a file name")
         sets = [(f"--{task}_test", s) for task in TASKS for s in getattr(self.data, f"{task}_test") or []]
         for option, path in outputs.items():
             for set_option, source in sets:
@@ -105,12 +110,29 @@ EvaluateArguments = dataclasses.make_dataclass(
         ),
         (
             "max_source_length",
-            int,
-            field(default=128, metadata={"help": "truncate inputs to this many tokens (as training)"}),
+            int | None,
+            field(
+                default=None,
+                metadata={
+                    "help": f"truncate inputs to this many tokens ({SOURCE_LENGTH}, training's default, when unset; "
+                    "fewer for a model with fewer positions)"
+                },
+            ),
         ),
         ("batch_size", int, field(default=32, metadata={"help": "sentences per batch"})),
-        ("num_beams", int, field(default=4, metadata={"help": "beams for generated predictions (translations)"})),
-        ("max_new_tokens", int, field(default=128, metadata={"help": "longest translation, in tokens"})),
+        (
+            "num_beams",
+            int | None,
+            field(default=None, metadata={"help": "beams for translations (the model's generation_config when unset)"}),
+        ),
+        (
+            "max_new_tokens",
+            int | None,
+            field(
+                default=None,
+                metadata={"help": "longest translation, in tokens (the model's generation_config when unset)"},
+            ),
+        ),
         (
             "length_penalty",
             float | None,
@@ -124,7 +146,9 @@ EvaluateArguments = dataclasses.make_dataclass(
             int | None,
             field(
                 default=None,
-                metadata={"help": "forbid repeating any n-gram of this size (the model's default when unset)"},
+                metadata={
+                    "help": "forbid repeating any n-gram of this size, 0: no ban (the model's default when unset)"
+                },
             ),
         ),
         (
@@ -190,11 +214,22 @@ def all_group_values(sets: list[EvalSet], column: str | None) -> dict[str, list[
 # ---- predictions and scores ----------------------------------------------------------------------------------------
 
 
+GENERATION = ("num_beams", "max_new_tokens", "length_penalty", "no_repeat_ngram_size")
+
+
 def generation_settings(args) -> dict:
-    """The beam search settings given; the others come from the model's generation_config.json."""
-    settings = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
-    settings.update({k: getattr(args, k) for k in ("length_penalty", "no_repeat_ngram_size") if getattr(args, k)})
-    return settings
+    """The beam search settings given (0 too: `no_repeat_ngram_size 0` lifts the model's ban); the others come from
+    the model's generation_config.json."""
+    return {name: getattr(args, name) for name in GENERATION if getattr(args, name) is not None}
+
+
+def effective_generation(args, model) -> dict:
+    """The beam search settings the translations were made with: those given, else the model's generation_config's,
+    else generate()'s own defaults."""
+    config = model.generation_config
+    defaults = {"num_beams": 1, "max_new_tokens": None, "length_penalty": 1.0, "no_repeat_ngram_size": 0}
+    settings = {k: v if getattr(config, k, None) is None else getattr(config, k) for k, v in defaults.items()}
+    return settings | generation_settings(args)
 
 
 def score(model, tokenizer, eval_set: EvalSet, args) -> tuple[SetResult, list]:
@@ -257,13 +292,12 @@ def table(sets: dict[str, dict], group_column: str | None) -> str:
 def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) -> dict[str, dict]:
     """How each set was scored, as the card records it next to its scores (`card.add_eval_results`): the rows, the
     settings that change the figures (generation: the ones given, else the model's generation_config), the groups."""
-    generation = model.generation_config
-    defaults = {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": None}  # generate()'s, where unset
-    settings = {k: getattr(generation, k, None) or v for k, v in defaults.items()}
-    settings |= {k: v for k, v in generation_settings(args).items() if k != "max_new_tokens"}
+    settings = effective_generation(args, model)
+    longest = settings["max_new_tokens"]
     beam = (
         f"beam {settings['num_beams']}, length_penalty {settings['length_penalty']:g}, "
-        f"no_repeat_ngram_size {settings['no_repeat_ngram_size'] or 'none'}, max {args.max_new_tokens} new tokens"
+        f"no_repeat_ngram_size {settings['no_repeat_ngram_size'] or 'none'}, "
+        + (f"max {longest} new tokens" if longest else f"max length {model.generation_config.max_length}")
     )
     out = {}
     for eval_set in test_sets:
@@ -292,12 +326,13 @@ def write_predictions(path: str, sets: list[EvalSet], predictions: dict[str, lis
                 f.write(json.dumps({**record, "reference": reference}, ensure_ascii=False) + "\n")
 
 
-def write_json(path: str, args, sets: dict[str, dict], results: list[SetResult]) -> None:
+def write_json(path: str, args, model, sets: dict[str, dict], results: list[SetResult]) -> None:
     settings = dataclasses.asdict(args)  # the command's own options (the derived data arguments are no field)
     report = {
         "model": args.model,
         "revision": args.revision,
         "settings": settings,
+        "generation": effective_generation(args, model),  # what the translations were made with, defaults included
         "signatures": signatures(results) or None,
         "sets": sets,
         "metrics": metric_keys(results, "test"),
@@ -319,6 +354,14 @@ def load_model(args):
     if not hasattr(config, "check_tokenizer"):
         raise ValueError(f"{args.model} is not a multitask-bert model (its config is a {type(config).__name__})")
     config.check_tokenizer(tokenizer)
+    if args.max_source_length is None:  # known now: the default within the model's positions, for every set
+        positions = config.encoder.max_position_embeddings
+        args.max_source_length = args.data.max_source_length = min(SOURCE_LENGTH, positions)
+    limits = [
+        ("max_source_length", args.max_source_length, "encoder"),
+        ("max_new_tokens", args.max_new_tokens, "decoder"),
+    ]
+    check_lengths(config, limits)  # else a set too long for the model stops the run after the sets before it
     data = load_task_data(args.data, tokenizer, config.label2id)
     groups = all_group_values(
         data.test, args.group_column
@@ -347,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         write_predictions(args.predictions, test_sets, predictions)
         print(f"Wrote {args.predictions}", file=sys.stderr)
     if args.output_json is not None:
-        write_json(args.output_json, args, sets, results)
+        write_json(args.output_json, args, model, sets, results)
         print(f"Wrote {args.output_json}", file=sys.stderr)
     if args.add_to_card:
         entries = eval_results(results)

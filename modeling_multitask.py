@@ -163,7 +163,7 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
                 # layer would otherwise echo the start token forever
                 suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
                 num_beams=4,
-                max_new_tokens=128,
+                max_new_tokens=min(128, config.decoder.max_position_embeddings),  # what `generate` accepts
             )
         self.post_init()
 
@@ -314,6 +314,19 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             decoder_attentions=decoder_outputs.attentions if decoder_outputs is not None else None,
             cross_attentions=decoder_outputs.cross_attentions if decoder_outputs is not None else None,
         )
+
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, after refusing a `max_new_tokens` beyond the decoder's position embeddings:
+        the decoder reads the start token and every written token but the last, so such a length fails only once some
+        output grows that long (deep inside the decoder, minutes into a batch)."""
+        config = kwargs.get("generation_config") or self.generation_config
+        longest = kwargs.get("max_new_tokens") or config.max_new_tokens
+        positions = self.config.decoder.max_position_embeddings
+        if longest is not None and longest > positions:
+            raise ValueError(
+                f"max_new_tokens {longest} is more than the decoder's {positions} positions: use {positions} or less"
+            )
+        return super().generate(*args, **kwargs)
 
     @torch.no_grad()
     def select_vocabulary(self, keep: list[int]) -> "MultitaskBertModel":

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import HfArgumentParser, pipeline
 
 from multitask_bert.atomic import atomic_file, same_file
+from multitask_bert.build import check_lengths
 from multitask_bert.run_layout import check_plain_model
 from multitask_bert.tables import Row, read_table
 
@@ -51,15 +52,19 @@ class PredictArguments:
     output: str | None = field(default=None, metadata={"help": "JSON Lines file to write; standard output if unset"})
     task: Literal["both", "sentiment", "translation"] = field(default="both", metadata={"help": "what to predict"})
     batch_size: int = field(default=16, metadata={"help": "sentences per batch"})
-    num_beams: int = field(default=4, metadata={"help": "beams for translation"})
-    max_new_tokens: int = field(default=128, metadata={"help": "longest translation, in tokens"})
+    num_beams: int | None = field(
+        default=None, metadata={"help": "beams for translation (the model's generation_config when unset)"}
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "longest translation, in tokens (the model's generation_config when unset)"}
+    )
     revision: str | None = field(default=None, metadata={"help": "Hub revision (commit) of the model and its code"})
 
     def __post_init__(self):
         if (self.text is None) == (self.input is None):
             raise ValueError("give sentences with --text or a file with --input (one of the two)")
         for name in ("batch_size", "num_beams", "max_new_tokens"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_plain_model(self.model, "predict.py")
         if self.output is not None:
@@ -123,7 +128,8 @@ def predict(args: PredictArguments, pipe, items: list[Item], errors: dict[int, s
     """Write one JSON line per row to `out`, in input order, each batch as soon as it is predicted (an error row
     goes out as soon as every row before it has)."""
     good = [i for i in range(len(items)) if i not in errors]
-    generate = {} if args.task == "sentiment" else {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+    given = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+    generate = {} if args.task == "sentiment" else {k: v for k, v in given.items() if v is not None}
     written = 0  # rows 0 .. written-1 are in `out`
     with tqdm(total=len(good), desc="Predicting", unit="row", disable=len(good) < 2 * args.batch_size) as bar:
         for start in range(0, len(good), args.batch_size):
@@ -177,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv)
     items = read_items(args)  # a bad input file stops the run before the model is loaded
     pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
+    check_lengths(pipe.model.config, [("max_new_tokens", args.max_new_tokens, "decoder")])  # before any row is written
     errors = row_errors(items, pipe.tokenizer, pipe.model.config.encoder.max_position_embeddings)
     if args.output is None:
         predict(args, pipe, items, errors, sys.stdout)

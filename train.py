@@ -29,7 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from multitask_bert import configure_logging
 from multitask_bert.atomic import final_path
-from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_tokenizer, save_model
+from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_lengths, check_tokenizer, save_model
 from multitask_bert.card import (
     record_widget_outputs,
     trained_on_demo,
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     run = RunLayout(training_args.output_dir)
 
     model, tokenizer = load_model(model_args)
-    check_lengths(model.config, data_args, training_args)
+    check_training_lengths(model.config, data_args, training_args)
     data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
@@ -402,22 +402,15 @@ def evaluate(trainer: MultitaskTrainer, data: TaskData) -> tuple[dict[str, float
     return metrics, validation + test
 
 
-def check_lengths(config, data_args, training_args) -> None:
-    """Before the data is read: a length beyond the model's position embeddings would stop the run only at the first
-    batch that long, or at the first evaluation, hours in."""
+def check_training_lengths(config, data_args, training_args) -> None:
+    """Before the data is read: the lengths of training and its evaluations within the model's positions."""
     limits = [
         ("max_source_length", data_args.max_source_length, "encoder"),
         ("max_target_length", data_args.max_target_length, "decoder"),
         # the decoder reads the start token and every generated token but the last
         ("generation_max_length", training_args.generation_max_length, "decoder"),
     ]
-    for option, value, part in limits:
-        positions = getattr(config, part).max_position_embeddings
-        if value is not None and value > positions:
-            raise ValueError(
-                f"--{option} {value} is longer than the model's {part} takes ({positions} positions): "
-                f"use --{option} {positions} or less"
-            )
+    check_lengths(config, limits)
 
 
 def check_extras(model_args, data_args, training_args, push: bool) -> None:

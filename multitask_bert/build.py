@@ -102,6 +102,18 @@ def check_tokenizer(config: MultitaskBertConfig, tokenizer: PreTrainedTokenizerB
     config.check_tokenizer(tokenizer)
 
 
+def check_lengths(config: MultitaskBertConfig, limits: list[tuple[str, int | None, str]]) -> None:
+    """Before any work: each (option, value, "encoder" or "decoder") within that part's position embeddings. A longer
+    length stops a run only at the first batch or output that long, hours in."""
+    for option, value, part in limits:
+        positions = getattr(config, part).max_position_embeddings
+        if value is not None and value > positions:
+            raise ValueError(
+                f"--{option} {value} is longer than the model's {part} takes ({positions} positions): "
+                f"use --{option} {positions} or less"
+            )
+
+
 def decoder_layer_sources(encoder_layers: int, decoder_layers: int) -> list[int]:
     """Which checkpoint layer warm-starts each decoder layer: evenly spaced, first and last included."""
     if not 1 <= decoder_layers <= encoder_layers:

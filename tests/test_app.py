@@ -169,6 +169,8 @@ def test_handler_caps_the_text_before_the_model_runs():
         analyse("  ")
     # one pipeline call per request: every class's probability and the translation from one encoder pass
     assert calls == [("0123456789", {"top_k": None, "num_beams": 2, "max_new_tokens": 8})]
+    app.make_analyse(fake_pipe, num_beams=None, max_new_tokens=8, max_chars=10)("hi")
+    assert calls[-1] == ("hi", {"top_k": None, "max_new_tokens": 8})  # the model's own beams
     with pytest.raises(ValueError, match="num_beams must be at least 1, got 0"):
         app.build_demo("no-such-model-folder", num_beams=0)  # refused before the model is looked for
 
@@ -179,6 +181,11 @@ def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, monkeypatch
     monkeypatch.setattr(app, "pipeline", lambda **kwargs: pytest.fail("the model was loaded"))
     with pytest.raises(ValueError, match=r"holds LoRA adapters \(translation\): the demo page runs plain models"):
         app.build_demo(str(saved))
+
+
+def test_a_translation_longer_than_the_decoder_takes_is_refused_before_the_page_starts(saved):
+    with pytest.raises(ValueError, match="max_new_tokens 65 is more than the decoder's 64 positions"):
+        app.build_demo(str(saved), max_new_tokens=65)
 
 
 def test_page_caps_the_textbox(saved):

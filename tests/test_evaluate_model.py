@@ -13,6 +13,7 @@ import torch
 from conftest import DEMO_DATA, ROOT, write_jsonl
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from sklearn.metrics import accuracy_score, f1_score
+from transformers import GenerationConfig
 
 import evaluate_model
 from multitask_bert import metrics
@@ -177,6 +178,19 @@ def test_predictions_file_and_generation_settings(saved, tiny_model, tiny_tokeni
             assert row["prediction"] == tiny_tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
+def test_generation_settings_given_are_used_zero_included_and_the_rest_are_the_models(saved, tmp_path):
+    config = GenerationConfig.from_pretrained(saved)
+    config.num_beams, config.no_repeat_ngram_size, config.length_penalty = 3, 2, 1.5  # a release's defaults
+    config.save_pretrained(saved)
+    out = tmp_path / "results.json"
+    translation = ["--translation_test", str(DEMO_DATA / "translation_validation.jsonl"), "--max_samples", "2"]
+    base = ["--model", str(saved), "--output_json", str(out), *translation]
+    assert evaluate_model.cli([*base, "--no_repeat_ngram_size", "0", "--length_penalty", "0"]) == 0
+    generation = json.loads(out.read_text())["generation"]
+    # 0 given: the model's ban lifted, beam scores not normalised; unset: the model's own settings
+    assert generation == {"num_beams": 3, "max_new_tokens": 64, "length_penalty": 0.0, "no_repeat_ngram_size": 0}
+
+
 def test_a_spread_sample_names_the_files_rows_and_says_how_it_was_drawn(saved, tmp_path):
     pairs = [json.loads(line) for line in (DEMO_DATA / "translation_validation.jsonl").read_text().splitlines()]
     out = tmp_path / "predictions.jsonl"
@@ -188,7 +202,7 @@ def test_a_spread_sample_names_the_files_rows_and_says_how_it_was_drawn(saved, t
     ]
     assert sets["translation_validation"]["rows"] == 4
     assert (
-        "| 4 of 40 rows, in equal steps through it; inputs cut at 128 tokens; beam 2"
+        "| 4 of 40 rows, in equal steps through it; inputs cut at 64 tokens; beam 2"
         in (saved / "README.md").read_text()
     )
 
@@ -198,7 +212,7 @@ def test_a_cap_above_the_sets_size_is_recorded_as_the_whole_set(saved):
     sets = evaluate_model.main(arguments)
     assert sets["translation_validation"]["rows"] == 40
     card = (saved / "README.md").read_text()
-    assert "| whole set; inputs cut at 128 tokens; beam 2" in card and "1,000" not in card
+    assert "| whole set; inputs cut at 64 tokens; beam 2" in card and "1,000" not in card
 
 
 def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
@@ -234,7 +248,7 @@ def test_add_to_card_keeps_earlier_results(saved, tmp_path, capsys):
     accuracy = sets["sentiment_validation"]["scores"]["accuracy"]
     assert f"| sentiment_validation | validation | 4 | {accuracy:g} |" in section
     assert "| news | test |  | " in section  # scored elsewhere: its figure, no settings
-    assert "| the first 4 of 40 rows; inputs cut at 128 tokens; beam 2, length_penalty" in section
+    assert "| the first 4 of 40 rows; inputs cut at 64 tokens; beam 2, length_penalty" in section
     # the splits are the sources' own (file names saying validation), not the command's "test" role
     assert {r.dataset_split for r in card.data.eval_results if r.dataset_name != "news"} == {"validation"}
 
@@ -317,7 +331,14 @@ def model_must_not_load(*args, **kwargs):
         (["--sentiment_test", "none"], "give at least one test set"),
         (["--add_to_card"], "is not one"),
         (["--num_beams", "2"], "holds LoRA adapters (translation)"),
-        (["--output_json", "."], "is a folder"),
+        (["--output_json", "."], "--output_json . is a folder"),
+        (["--predictions", "."], "--predictions . is a folder"),  # found after scoring, it would lose the scores
+        (["--no_repeat_ngram_size", "-1"], "no_repeat_ngram_size must be 0 (no ban) or more, got -1"),
+        (
+            ["--max_source_length", "65"],
+            "--max_source_length 65 is longer than the model's encoder takes (64 positions)",
+        ),
+        (["--max_new_tokens", "65"], "--max_new_tokens 65 is longer than the model's decoder takes (64 positions)"),
         (["--sentiment_test", "missing.jsonl"], "missing.jsonl"),
         (["--text_column", "review"], "has no column 'review'"),
         (["--group_column", "domian"], "no sentiment test set has that column"),

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import ENGLISH, ROOT, write_jsonl
-from transformers import pipeline
+from transformers import GenerationConfig, pipeline
 
 import predict
 
@@ -174,6 +174,27 @@ def without_tokenizer(saved, folder, *names):
     for name in names:
         (folder / name).unlink()
     return folder
+
+
+def test_generation_settings_default_to_the_models_own(saved, capsys):
+    config = GenerationConfig.from_pretrained(saved)
+    config.num_beams, config.max_new_tokens = 1, 3  # the model's own defaults (a release's, say)
+    config.save_pretrained(saved)
+
+    def translation(*extra) -> str:
+        assert predict.cli(["--model", str(saved), "--task", "translation", "--text", ENGLISH[0], *extra]) == 0
+        return json.loads(capsys.readouterr().out)["translation"]
+
+    assert translation() == translation("--num_beams", "1", "--max_new_tokens", "3")
+    assert translation() != translation("--num_beams", "4", "--max_new_tokens", "30")  # settings that change it
+
+
+def test_a_translation_longer_than_the_decoder_takes_is_refused_before_any_row(saved, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    argv = ["--model", str(saved), "--text", ENGLISH[0], "--output", str(out), "--max_new_tokens", "65"]
+    assert predict.cli(argv) == 2
+    assert "--max_new_tokens 65 is longer than the model's decoder takes (64 positions)" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_folder_without_its_tokenizer_is_refused(saved, tmp_path):

@@ -138,6 +138,16 @@ def test_bad_inputs_raise_clear_errors(tiny_model, tiny_tokenizer):
         MultitaskBertForSequenceClassification(tiny_model.config)(**inputs, labels=torch.ones((3, 4), dtype=torch.long))
 
 
+def test_generation_longer_than_the_decoders_positions_is_refused_before_it_starts(tiny_model, tiny_tokenizer):
+    batch = tiny_tokenizer(ENGLISH[:1], return_tensors="pt")
+    positions = tiny_model.config.decoder.max_position_embeddings
+    with pytest.raises(ValueError, match=f"max_new_tokens {positions + 1} is more than the decoder's {positions}"):
+        tiny_model.generate(**batch, max_new_tokens=positions + 1, num_beams=1)
+    # the longest allowed: the start token and every token but the last fill the positions exactly
+    longest = tiny_model.generate(**batch, max_new_tokens=positions, min_new_tokens=positions, num_beams=1)
+    assert longest.shape[1] == positions + 1
+
+
 def test_training_loss_projects_only_labelled_positions(tiny_tokenizer):
     torch.manual_seed(0)
     config = tiny_config(len(tiny_tokenizer))
