@@ -57,6 +57,9 @@ from multitask_bert.trim_vocab import pieces_per_sentence, trim_vocabulary
 logger = logging.getLogger("multitask_bert.train")  # under the project's one logger
 
 
+SHAPING = ("base_model", "decoder_layers", "classifier_pooling")  # what a fresh model is built with
+
+
 @dataclass
 class ModelArguments:
     base_model: str = field(
@@ -124,20 +127,22 @@ class ModelArguments:
             raise ValueError("--freeze_encoder trains the decoder's own weights; --lora trains adapters: choose one")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
-        if self.model_name_or_path:
-            # a saved model's shape is fixed: these would be accepted and silently ignored
-            defaults = {f.name: f.default for f in dataclasses.fields(self)}
-            shaping = ("base_model", "decoder_layers", "classifier_pooling")
-            given = [f"--{name}" for name in shaping if getattr(self, name) != defaults[name]]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)} shape(s) a fresh model; --model_name_or_path continues "
-                    f"{self.model_name_or_path}, whose shape is saved with it: drop {', '.join(given)}"
-                )
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        self.check_no_shape([name for name in SHAPING if getattr(self, name) != defaults[name]])
         if self.model_revision and not self.model_name_or_path and self.base_model == EMBEDDED_BASE:
             raise ValueError(
                 "--model_revision pins a Hub model (--model_name_or_path or a Hub --base_model); the run starts from "
                 "the embedded default: drop --model_revision"
+            )
+
+    def check_no_shape(self, given: list[str]) -> None:
+        """A saved model's shape is fixed: a shaping option (`given`: their names) beside --model_name_or_path would
+        be accepted and silently ignored."""
+        if self.model_name_or_path and given:
+            flags = ", ".join(f"--{name}" for name in given)
+            raise ValueError(
+                f"{flags} shape(s) a fresh model; --model_name_or_path continues {self.model_name_or_path}, whose "
+                f"shape is saved with it: drop {flags}"
             )
 
     @property
@@ -153,7 +158,11 @@ def parse_args(argv: list[str] | None = None):
     if argv and argv[0].endswith((".json", ".yaml", ".yml")):
         parser.set_defaults(**read_recipe(argv[0], parser))
         argv = argv[1:]
-    return parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    # a shaping flag given at its default value is no different above: the command line says it was given
+    flags = {arg.split("=")[0].removeprefix("--") for arg in argv if arg.startswith("--")}
+    model_args.check_no_shape([name for name in SHAPING if name in flags])
+    return model_args, data_args, training_args
 
 
 def read_recipe(path: str, parser: HfArgumentParser) -> dict:
@@ -314,6 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model, tokenizer = load_model(model_args)
     check_training_lengths(model.config, data_args, training_args)
     data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
+    check_best_metric(training_args, data)
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
         model = with_adapters(model, tokenizer, model_args, training_args, run)
@@ -413,8 +423,28 @@ def check_training_lengths(config, data_args, training_args) -> None:
     check_lengths(config, limits)
 
 
+def check_best_metric(training_args, data: TaskData) -> None:
+    """Before training: the metric that chooses the best checkpoint is one the evaluations log. Trainer looks it up
+    only after the first evaluation, and stops there with nothing saved."""
+    metric = training_args.metric_for_best_model
+    if not metric or training_args.eval_strategy == "no" or not data.validation:
+        return
+    logged = ["eval_combined"] + [
+        f"eval_{s.name}_{name}" for s in data.validation for name in ("loss", *TASKS[s.task].card.metrics)
+    ]
+    if (metric if metric.startswith("eval_") else f"eval_{metric}") not in logged:
+        raise ValueError(
+            f"--metric_for_best_model {metric}: the evaluations log no such metric; they log {', '.join(logged)}"
+        )
+
+
 def check_extras(model_args, data_args, training_args, push: bool) -> None:
     """Before any work: an option whose partner option or package is missing would fail only after training."""
+    if not any(data_args.sources(task, "train") for task in TASKS):
+        raise ValueError(
+            f"no training data: {' and '.join(f'--{task}_train' for task in TASKS)} are all none (evaluate_model.py "
+            "scores a model without training it)"
+        )
     if model_args.freeze_encoder:
         trained = [t for t, task in TASKS.items() if not task.generates and data_args.sources(t, "train")]
         if trained:

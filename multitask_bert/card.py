@@ -286,6 +286,8 @@ def training_procedure(
     ]
     if others:
         rate += f" ({', '.join(others)})"
+    if training_args.label_smoothing_factor:  # kept in config.label_smoothing: the model's loss goes on smoothing
+        rate += f", translation loss smoothed by {training_args.label_smoothing_factor:g} (`config.label_smoothing`)"
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "

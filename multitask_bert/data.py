@@ -330,6 +330,11 @@ def read_source(
     references = task.references(rows, targets, label2id, source, where)
     warn_if_degenerate(rows[inputs], rows[targets] if task.classifies else None, source)
     pairs = rows.select_columns([inputs, targets])
+    if source.concat > len(pairs):
+        raise ValueError(
+            f"{what} {source.location!r}: --{source.task}_train_concat {source.concat} joins that many pairs into "
+            f"each example, and it has {len(pairs)} row(s) (after --max_train_samples): give a smaller value"
+        )
     if source.concat > 1:
         pairs = join_pairs(pairs, source.concat, [inputs, targets])
         references = list(pairs[targets])

@@ -43,7 +43,7 @@ from .data import EvalSet
 from .evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
 from .run_layout import RunLayout
 from .sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
-from .tasks import TASKS
+from .tasks import TASKS, is_lower_better
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,9 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             self.load_best_model_at_end = evaluation != IntervalStrategy.NO and (
                 saving == SaveStrategy.BEST or saving.value == evaluation.value
             )
+        metric = self.metric_for_best_model
+        if self.greater_is_better is None and metric and is_lower_better(metric.rsplit("_", 1)[-1]):
+            self.greater_is_better = False  # Trainer takes every name not ending in "loss" for higher-is-better
         if self.bf16 is None:
             self.bf16 = not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         elif self.bf16 and not self.use_cpu and only_cpu():
@@ -153,6 +156,12 @@ class _MultitaskTrainingArguments(Seq2SeqTrainingArguments):
             logger.warning(
                 "--bf16 on a CPU without native bfloat16 (no AVX512-BF16 or AMX): autocast emulates it and trains "
                 "several times slower than float32; pass --bf16 false on this machine"
+            )
+        if self.dataloader_drop_last:
+            # the batch sampler cuts each task's rows into batches of its own: Trainer's drop_last has no batch to drop
+            raise ValueError(
+                "--dataloader_drop_last: every batch holds one task, and each task's last batch of an epoch may be "
+                "short; the sampler keeps it. Leave --dataloader_drop_last out"
             )
         if self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = True  # a sentiment batch leaves the decoder unused, and vice versa
@@ -327,10 +336,10 @@ class MultitaskTrainer(Seq2SeqTrainer):
         self.add_callback(_SamplerEpoch(self))
         # Trainer's label smoother works on `outputs.logits`, which a sentiment batch does not have and which the
         # translation loss never materialises over padding; the model smooths its translation loss itself
-        # (`config.label_smoothing`, saved with it), so --label_smoothing_factor is handed to it.
-        if self.args.label_smoothing_factor:
-            self.model.config.label_smoothing = self.args.label_smoothing_factor
-            self.label_smoother = None
+        # (`config.label_smoothing`, saved with it), so --label_smoothing_factor is handed to it: 0 too, or a model
+        # saved with smoothing would go on smoothing whatever this run asks.
+        self.model.config.label_smoothing = self.args.label_smoothing_factor
+        self.label_smoother = None
 
     @property
     def uses_adapters(self) -> bool:
@@ -356,6 +365,9 @@ class MultitaskTrainer(Seq2SeqTrainer):
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
+            # what DataLoader takes only with worker processes
+            prefetch_factor=self.args.dataloader_prefetch_factor if self.args.dataloader_num_workers else None,
+            persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
         )
         return self.accelerator.prepare(loader)
 

@@ -177,6 +177,30 @@ def test_overwriting_a_lora_runs_folder_with_a_plain_run_is_refused(tiny_bert_di
     load_task_adapters(str(out))
 
 
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (  # Trainer would look it up only after the first evaluation, and stop there with nothing saved
+            ["--metric_for_best_model", "loss"],
+            "--metric_for_best_model loss: the evaluations log no such metric; they log eval_combined, "
+            "eval_sentiment_validation_loss, eval_sentiment_validation_accuracy",
+        ),
+        (
+            ["--sentiment_train", "none", "--translation_train", "none"],
+            "no training data: --sentiment_train and --translation_train are all none",
+        ),
+        (
+            ["--max_train_samples", "3", "--translation_train_concat", "4"],
+            "--translation_train_concat 4 joins that many pairs into each example, and it has 3 row(s)",
+        ),
+    ],
+)
+def test_a_run_that_cannot_train_as_asked_is_refused_before_training(tiny_bert_dir, tmp_path, extra, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", *extra))
+    assert not (tmp_path / "out").exists()
+
+
 def test_kill_mid_checkpoint_save_leaves_no_half_checkpoint(tiny_bert_dir, tmp_path):
     out = tmp_path / "out"
     run_killed("tokenizer", tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS))  # killed saving checkpoint-3
@@ -288,6 +312,8 @@ def test_arguments_that_shape_a_fresh_model_are_refused_when_continuing_a_saved_
         train.parse_args(["--model_name_or_path", "reference", "--decoder_layers", "6", "--output_dir", "x"])
     with pytest.raises(ValueError, match="drop --base_model, --classifier_pooling"):
         train.ModelArguments(model_name_or_path="reference", base_model="bert-base-cased", classifier_pooling="cls")
+    with pytest.raises(ValueError, match="drop --decoder_layers, --classifier_pooling"):  # given at their defaults
+        train.parse_args(["--model_name_or_path", "x", "--decoder_layers", "4", "--classifier_pooling=mean"])
     train.ModelArguments(model_name_or_path="reference", lora=True, trim_vocab=True)  # these apply to a saved model
 
 

@@ -86,6 +86,14 @@ def test_label_smoothing_factor_smooths_the_translation_loss(tiny_bert_dir, tmp_
         plain = model(**batch).loss
     assert outputs.loss == pytest.approx(expected.item(), rel=1e-4) and outputs.loss > plain
 
+    # a run over that model asking for no smoothing (the default) gets none: the saved factor does not carry over
+    model.config.label_smoothing = 0.1
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path / "again"), eval_strategy="no")
+    unsmoothed = MultitaskTrainer(model=model, args=args)
+    assert unsmoothed.model.config.label_smoothing == 0.0
+    card = training_procedure(trainer.args, {"sentiment": 0.5, "translation": 0.5}, lora_r=None)
+    assert "translation loss smoothed by 0.1 (`config.label_smoothing`)" in card
+
 
 def test_fresh_learning_rate_gives_the_fresh_parts_their_own_rate_on_the_same_schedule(tiny_bert_dir, tmp_path):
     trainer = tiny_trainer(
@@ -226,6 +234,29 @@ def test_card_results_table_says_how_many_rows_each_figure_counts():
 def test_the_best_checkpoint_is_loaded_by_default_wherever_the_run_can(tmp_path, strategies, expected):
     args = MultitaskTrainingArguments(output_dir=str(tmp_path), **strategies)
     assert args.load_best_model_at_end is expected
+
+
+def test_a_lower_is_better_metric_chooses_the_lowest(tmp_path):
+    # Trainer takes any name not ending in "loss" for higher-is-better: the checkpoint that loops most would win
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), metric_for_best_model="tatoeba_loops")
+    assert args.greater_is_better is False
+    assert MultitaskTrainingArguments(output_dir=str(tmp_path)).greater_is_better is True  # combined
+
+
+def test_dataloader_options_are_used_or_refused(tiny_bert_dir, tmp_path):
+    with pytest.raises(ValueError, match="--dataloader_drop_last: every batch holds one task"):
+        MultitaskTrainingArguments(output_dir=str(tmp_path), dataloader_drop_last=True)
+    trainer = tiny_trainer(
+        tiny_bert_dir,
+        8,
+        output_dir=str(tmp_path),
+        dataloader_num_workers=1,
+        dataloader_prefetch_factor=3,
+        dataloader_persistent_workers=True,
+    )
+    loader = trainer.get_train_dataloader()
+    loader = getattr(loader, "base_dataloader", loader)  # under Accelerate's wrapper
+    assert (loader.prefetch_factor, loader.persistent_workers) == (3, True)
 
 
 def test_asking_for_the_best_checkpoint_where_none_is_kept_is_refused(tmp_path):
