@@ -24,6 +24,7 @@ from .sources import (
     Source,
     check_columns,
     check_texts,
+    is_file,
     join_pairs,
     load_split,
     own_split,
@@ -124,6 +125,7 @@ class _DataChecks:
             self._check_weights(task.name)
             if task.joins_pairs:
                 self._check_concat(task.name)
+            self._check_hub_config(task.name)
 
     def _per_source(self, option: str, sources_option: str, kind: type, unit: str) -> list | None:
         """A per-source list option, one number (from a JSON/YAML file) read as a list of one, checked to give one
@@ -142,6 +144,16 @@ class _DataChecks:
         weights = self._per_source(f"{task}_train_weights", f"{task}_train", float, "weight")
         if weights is not None and (any(w < 0 for w in weights) or (weights and not any(weights))):
             raise ValueError(f"{task}_train_weights must be non-negative and not all 0, got {weights}")
+
+    def _check_hub_config(self, task: str) -> None:
+        """A Hub config names a configuration of a Hub dataset: beside local files only, it would be ignored."""
+        option = f"{task}_dataset_config"
+        sources = [s for role in ROLES for s in getattr(self, f"{task}_{role}", None) or []]
+        if getattr(self, option, None) and sources and all(is_file(s) for s in sources):
+            raise ValueError(
+                f"--{option} names a configuration of a Hub dataset, and every {task} source is a local file "
+                f"({', '.join(shown(s) for s in sources)}): drop --{option}"
+            )
 
     def _check_concat(self, task: str) -> None:
         concat = self._per_source(f"{task}_train_concat", f"{task}_train", int, "value")
