@@ -14,12 +14,13 @@ temporary file beside it, flushed after each batch, which replaces it only when 
 leaves the old output untouched and its finished rows in the temporary file named on standard error.
 
 Exit status: 0 when every row was predicted, 1 when some rows have an error (the last line on standard error gives the
-count), 2 when the run could not start (the message says why).
+count), 2 when the run could not start or stopped (the message says why).
 """
 
 import json
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, NamedTuple
@@ -206,6 +207,10 @@ def cli(argv: list[str] | None = None) -> int:
         failed = main(argv)
     except (ValueError, OSError) as err:
         print(f"predict.py: error: {err}", *getattr(err, "__notes__", ()), sep="\n", file=sys.stderr)
+        return 2
+    except Exception:  # anything else stopped the run too: not status 1, which says some rows have an error
+        traceback.print_exc()
+        print("predict.py: error: the run stopped (the traceback above says where)", file=sys.stderr)
         return 2
     return 1 if failed else 0
 

@@ -201,7 +201,9 @@ def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
 
 
 def test_a_hub_config_beside_local_files_only_is_refused():
-    with pytest.raises(ValueError, match="--sentiment_dataset_config names a configuration of a Hub dataset, and every"):
+    with pytest.raises(
+        ValueError, match="--sentiment_dataset_config names a configuration of a Hub dataset, and every"
+    ):
         DataArguments(sentiment_dataset_config="sst2")  # the demo files: it would be ignored
     assert DataArguments(sentiment_train=["nyu-mll/glue"], sentiment_dataset_config="sst2").sentiment_dataset_config
 

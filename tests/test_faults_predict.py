@@ -197,6 +197,18 @@ def test_a_translation_longer_than_the_decoder_takes_is_refused_before_any_row(s
     assert not out.exists()
 
 
+def test_an_unexpected_failure_exits_2_not_the_status_of_bad_rows(tmp_path, monkeypatch, capsys):
+    def broken(**kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(predict, "pipeline", broken)
+    assert predict.cli(["--text", "hello"]) == 2  # 1 would say that some rows have an error
+    err = capsys.readouterr().err
+    assert "RuntimeError: out of memory" in err and err.splitlines()[-1].startswith(
+        "predict.py: error: the run stopped"
+    )
+
+
 def test_folder_without_its_tokenizer_is_refused(saved, tmp_path):
     stub = without_tokenizer(saved, tmp_path / "stub", "tokenizer.json")  # loads as a 5-token stub otherwise
     expected = (
