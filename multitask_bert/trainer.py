@@ -326,6 +326,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
         super().__init__(*args, **kwargs)
         self.lora_base = lora_base  # a LoRA run's frozen base model, saved aside; the final folder takes it in
         self._staging: str | None = None  # where Trainer writes the checkpoint being saved
+        self._run_metrics: dict[str, dict[str, float]] = {}  # what save_metrics wrote in this run, per split
         # Each batch's loss is the mean over its own task (a sentence for sentiment, a token for translation); the
         # Trainer's token-count normalisation across a mixed accumulation window would mix those units.
         self.model_accepts_loss_kwargs = False
@@ -552,17 +553,19 @@ class MultitaskTrainer(Seq2SeqTrainer):
             self._write_state(os.path.join(self.args.output_dir, "trainer_state.json"))
 
     def save_metrics(self, split, metrics, combined=True) -> None:
-        """Trainer's `<split>_results.json` and `all_results.json`, each written whole."""
+        """Trainer's `<split>_results.json` and `all_results.json`, each written whole; `all_results.json` holds this
+        run's results only. Trainer merges them into the file an earlier run in the folder left (a run with
+        --overwrite_output_dir), which would keep that run's scores of sets this run does not have."""
         if not self.is_world_process_zero():
             return
         out = Path(self.args.output_dir)
         with atomic_file(out / f"{split}_results.json") as f:
             json.dump(metrics, f, indent=4, sort_keys=True)
+        self._run_metrics[split] = metrics
         if combined:
-            path = out / "all_results.json"
-            old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-            with atomic_file(path) as f:
-                json.dump({**old, **metrics}, f, indent=4, sort_keys=True)
+            with atomic_file(out / "all_results.json") as f:
+                merged = {k: v for saved in self._run_metrics.values() for k, v in saved.items()}
+                json.dump(merged, f, indent=4, sort_keys=True)
 
     # ---- evaluation --------------------------------------------------------------------------------------------
 

@@ -201,6 +201,17 @@ def test_a_run_that_cannot_train_as_asked_is_refused_before_training(tiny_bert_d
     assert not (tmp_path / "out").exists()
 
 
+def test_a_run_over_an_earlier_one_keeps_none_of_its_results(tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "all_results.json").write_text(json.dumps({"test_an_old_set_bleu": 12.0}))  # an earlier run's
+    train.main(tiny_train_args(tiny_bert_dir, out, *NO_CHECKPOINTS, "--overwrite_output_dir", "true"))
+    results = json.loads((out / "all_results.json").read_text())
+    assert "test_an_old_set_bleu" not in results
+    assert {"train_loss", "eval_combined"} <= results.keys()  # this run's train and eval results, together
+    assert json.loads((out / "eval_results.json").read_text()).items() <= results.items()
+
+
 def test_kill_mid_checkpoint_save_leaves_no_half_checkpoint(tiny_bert_dir, tmp_path):
     out = tmp_path / "out"
     run_killed("tokenizer", tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS))  # killed saving checkpoint-3
