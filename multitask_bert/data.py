@@ -125,7 +125,7 @@ class _DataChecks:
             self._check_weights(task.name)
             if task.joins_pairs:
                 self._check_concat(task.name)
-            self._check_hub_config(task.name)
+            self._check_hub_parts(task.name)
 
     def _per_source(self, option: str, sources_option: str, kind: type, unit: str) -> list | None:
         """A per-source list option, one number (from a JSON/YAML file) read as a list of one, checked to give one
@@ -145,14 +145,21 @@ class _DataChecks:
         if weights is not None and (any(w < 0 for w in weights) or (weights and not any(weights))):
             raise ValueError(f"{task}_train_weights must be non-negative and not all 0, got {weights}")
 
-    def _check_hub_config(self, task: str) -> None:
-        """A Hub config names a configuration of a Hub dataset: beside local files only, it would be ignored."""
-        option = f"{task}_dataset_config"
-        sources = [s for role in ROLES for s in getattr(self, f"{task}_{role}", None) or []]
-        if getattr(self, option, None) and sources and all(is_file(s) for s in sources):
+    def _check_hub_parts(self, task: str) -> None:
+        """A Hub config or split names a part of a Hub dataset: for local files it would be ignored."""
+        sources = {role: getattr(self, f"{task}_{role}", None) or [] for role in ROLES}
+        local = {role: bool(found) and all(map(is_file, found)) for role, found in sources.items()}
+        ignored = [
+            f"{task}_{role}_split" for role in ROLES if local[role] and getattr(self, f"{task}_{role}_split") != role
+        ]
+        given = [role for role in ROLES if sources[role]]
+        if getattr(self, f"{task}_dataset_config") and given and all(local[role] for role in given):
+            ignored.insert(0, f"{task}_dataset_config")
+        if ignored:
+            flags = ", ".join(f"--{option}" for option in ignored)
             raise ValueError(
-                f"--{option} names a configuration of a Hub dataset, and every {task} source is a local file "
-                f"({', '.join(shown(s) for s in sources)}): drop --{option}"
+                f"{flags} name(s) a part of a Hub dataset, and the {task} sources it applies to are local files: "
+                f"drop {flags}"
             )
 
     def _check_concat(self, task: str) -> None:

@@ -200,12 +200,15 @@ def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
         read_source(split, source, args_for(tmp_path), LABEL2ID)
 
 
-def test_a_hub_config_beside_local_files_only_is_refused():
+def test_a_hub_config_or_split_for_local_files_only_is_refused():
     with pytest.raises(
-        ValueError, match="--sentiment_dataset_config names a configuration of a Hub dataset, and every"
+        ValueError, match="--sentiment_dataset_config name.* a part of a Hub dataset, and the sentiment"
     ):
         DataArguments(sentiment_dataset_config="sst2")  # the demo files: it would be ignored
-    assert DataArguments(sentiment_train=["nyu-mll/glue"], sentiment_dataset_config="sst2").sentiment_dataset_config
+    with pytest.raises(ValueError, match="--translation_validation_split name.* drop --translation_validation_split"):
+        DataArguments(translation_validation_split="dev")
+    hub = DataArguments(sentiment_train=["nyu-mll/glue"], sentiment_dataset_config="sst2", sentiment_train_split="x")
+    assert hub.sentiment_dataset_config == "sst2" and hub.sentiment_train_split == "x"
 
 
 def test_a_max_samples_below_one_is_refused():
