@@ -33,6 +33,8 @@ class MultitaskPipeline(Pipeline):
     classes, every class when `None`, best first) and any `generate()` argument (`num_beams`, `max_new_tokens`, ...).
     """
 
+    returns_sequences = False  # one translation per text (TranslationPipeline returns every sequence)
+
     _load_processor = False
     _load_image_processor = False
     _load_feature_extractor = False
@@ -55,6 +57,12 @@ class MultitaskPipeline(Pipeline):
             value = settings[name] if name in settings else generate_kwargs.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if (generate_kwargs.get("num_return_sequences") or 1) > 1 and not self.returns_sequences:
+            # one "translation" per text: several sequences would be glued together, or given to the next texts
+            raise ValueError(
+                "num_return_sequences: this pipeline gives one translation per text; pipeline('translation', "
+                "model=..., trust_remote_code=True) returns several"
+            )
         if max_length is not None:
             preprocess["max_length"] = max_length
         if tasks is not None:
@@ -112,6 +120,8 @@ class TranslationPipeline(MultitaskPipeline):
     Call arguments: `max_length` (input tokens), `batch_size` and any `generate()` argument (`num_beams`,
     `max_new_tokens`, `num_return_sequences`, ...).
     """
+
+    returns_sequences = True
 
     def __call__(self, inputs, *args, **kwargs):
         results = super().__call__(inputs, *args, **kwargs)

@@ -153,18 +153,18 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             sub_config = getattr(config, name)
             sub_config._attn_implementation = getattr(self, name).config._attn_implementation
             getattr(self, name).config = sub_config
-        if self.can_generate():
-            self.generation_config = GenerationConfig(
-                decoder_start_token_id=config.decoder_start_token_id,
-                bos_token_id=config.bos_token_id,
-                eos_token_id=config.eos_token_id,
-                pad_token_id=config.pad_token_id,
-                # never a target after the start (see `strip_decoder_start`); early in training the tied output
-                # layer would otherwise echo the start token forever
-                suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
-                num_beams=4,
-                max_new_tokens=min(128, config.decoder.max_position_embeddings),  # what `generate` accepts
-            )
+        # every view keeps the translation's settings: the sentiment view saves them too (its `save_pretrained`)
+        self.generation_config = GenerationConfig(
+            decoder_start_token_id=config.decoder_start_token_id,
+            bos_token_id=config.bos_token_id,
+            eos_token_id=config.eos_token_id,
+            pad_token_id=config.pad_token_id,
+            # never a target after the start (see `strip_decoder_start`); early in training the tied output
+            # layer would otherwise echo the start token forever
+            suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
+            num_beams=4,
+            max_new_tokens=min(128, config.decoder.max_position_embeddings),  # what `generate` accepts
+        )
         self.post_init()
 
     def get_encoder(self, modality=None):
@@ -319,6 +319,17 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate`, after refusing a `max_new_tokens` beyond the decoder's position embeddings:
         the decoder reads the start token and every written token but the last, so such a length fails only once some
         output grows that long (deep inside the decoder, minutes into a batch)."""
+        labels = kwargs.pop("labels", None)  # generation has no use for them
+        if labels is not None and labels.dim() == 2 and kwargs.get("decoder_input_ids") is not None:
+            # Seq2SeqTrainer(predict_with_generate=True) drops a collator's teacher-forcing inputs only when they are
+            # as long as the labels; `<s> text` of `<s> text </s>` is one token shorter, and generation would go on
+            # from the reference. Those inputs are recognised as made from the labels, and dropped.
+            teacher_forcing = self.prepare_decoder_input_ids_from_labels(labels)
+            if teacher_forcing.shape == kwargs["decoder_input_ids"].shape and torch.equal(
+                teacher_forcing.to(kwargs["decoder_input_ids"].device), kwargs["decoder_input_ids"]
+            ):
+                kwargs.pop("decoder_input_ids")
+                kwargs.pop("decoder_attention_mask", None)
         config = kwargs.get("generation_config") or self.generation_config
         longest = kwargs.get("max_new_tokens") or config.max_new_tokens
         positions = self.config.decoder.max_position_embeddings
@@ -363,6 +374,26 @@ class MultitaskBertForSequenceClassification(MultitaskBertModel):
     @classmethod
     def can_generate(cls) -> bool:
         return False
+
+    # This view cannot generate (its `logits` are the classes), so transformers neither loads nor saves its generation
+    # settings; a folder saved from it would then translate with transformers' defaults (greedy, 20 tokens) when
+    # loaded as the translation view. They are loaded and saved here.
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        hub = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+        try:
+            model.generation_config = GenerationConfig.from_pretrained(
+                pretrained_model_name_or_path, **{k: kwargs[k] for k in hub if k in kwargs}
+            )
+        except OSError:  # a folder without generation_config.json keeps the defaults
+            pass
+        return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            self.generation_config.save_pretrained(save_directory)
 
     @can_return_tuple
     def forward(

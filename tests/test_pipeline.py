@@ -132,3 +132,11 @@ def test_senseless_generation_settings_are_named(saved, setting):
     name, value = next(iter(setting.items()))
     with pytest.raises(ValueError, match=f"{name} must be a whole number of at least 1, got {value}"):
         pipe(ENGLISH[0], **setting)
+
+
+def test_several_sequences_per_text_only_from_the_translation_pipeline(saved):
+    # one "translation" per text: sequences were glued together, or given to the next texts of a batch
+    with pytest.raises(ValueError, match="num_return_sequences: this pipeline gives one translation per text"):
+        pipeline(model=str(saved), trust_remote_code=True)(ENGLISH[0], num_beams=2, num_return_sequences=2)
+    translate = pipeline("translation", model=str(saved), trust_remote_code=True)
+    assert len(translate(ENGLISH[0], num_beams=2, num_return_sequences=2, max_new_tokens=4)) == 2
