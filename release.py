@@ -28,12 +28,16 @@ from transformers import AutoTokenizer, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder, check_keeps
-from multitask_bert.card import rename_card, rerecord_widget
+from multitask_bert.card import mark_unscored, rename_card, rerecord_widget
 from multitask_bert.run_layout import check_plain_model
 from multitask_bert.space import write_model_requirements
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
+MEASURED = (
+    "all_results.json",
+    "eval_results.json",
+)  # scores of the run's weights: no release of averaged ones has them
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -95,6 +99,8 @@ def release(args: ReleaseArguments) -> Path:
         with atomic_file(tmp / "config.json") as f:
             f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
         for name in RUN_FILES:
+            if args.average and name in MEASURED:  # figures of --model's weights, not of their mean
+                continue
             if (Path(args.model) / name).is_file():
                 shutil.copy2(Path(args.model) / name, tmp / name)
         write_model_requirements(tmp)  # the card's "How to use" points to it
@@ -104,7 +110,17 @@ def release(args: ReleaseArguments) -> Path:
             rerecord_widget(tmp / "README.md", model.to(torch.float32), tokenizer)
             if args.model_name:
                 rename_card(tmp / "README.md", args.model_name)
+            if args.average:
+                mark_unscored(tmp / "README.md", averaged_note(args))
     return Path(args.out)
+
+
+def averaged_note(args: ReleaseArguments) -> str:
+    return (
+        f"**Not these weights' scores.** This release is the mean of the weights of {len(args.average)} checkpoints "
+        f"(`release.py --average`); the figures below were measured on `{Path(args.model).name}` before averaging. "
+        f"Score the release with `evaluate_model.py --model <this folder> --add_to_card true`."
+    )
 
 
 def averaged_weights(folders: list[str]) -> dict[str, torch.Tensor]:

@@ -172,6 +172,21 @@ def rename_card(path: Path, model_name: str) -> None:
         f.write(str(card))
 
 
+def mark_unscored(path: Path, note: str) -> None:
+    """Say at the top of the card's Results (`note`) that its figures are not these weights' own, and take them out
+    of the model-index, which the Hub shows as this model's scores: what a release of averaged weights needs until
+    `evaluate_model.py --add_to_card` scores it."""
+    card = ModelCard.load(path)
+    card.data.eval_results = None
+    heading = "\n## Results\n"
+    if heading in card.text:
+        card.text = card.text.replace(heading, f"{heading}\n{note}\n", 1)
+    else:  # a card of another making: the note goes at its end
+        card.text = f"{card.text.rstrip()}\n\n## Results\n\n{note}\n"
+    with atomic_file(path) as f:
+        f.write(str(card))
+
+
 def record_widget_outputs(model, tokenizer) -> list[dict]:
     """What `model` gives for the card's widget texts, through the multi-task pipeline with the demo page's settings
     (and the model's generation_config for the rest): the outputs `widget_examples` records."""

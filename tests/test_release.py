@@ -4,10 +4,13 @@ rounding, the run's card and curves carried along, complete or absent."""
 import pytest
 import torch
 from conftest import ENGLISH
+from huggingface_hub import ModelCard
 from safetensors import safe_open
 from transformers import AutoModel
 
 import release
+from multitask_bert.card import write_model_card
+from multitask_bert.evaluation import SetResult
 from multitask_bert.space import model_requirements
 
 
@@ -111,7 +114,33 @@ def test_average_releases_the_mean_of_the_checkpoints(run_folder, tiny_model, ti
     assert not torch.equal(first[name], second[name])
     for name in first:
         assert torch.allclose(mean[name], (first[name] + second[name]) / 2, atol=1e-6), name
-    assert (out / "README.md").read_text() == "the run's card"  # --model's card and files
+    card = (out / "README.md").read_text()
+    assert "the run's card" in card and "**Not these weights' scores.**" in card  # --model's card, marked
+    assert not (out / "all_results.json").exists()  # --model's scores are not the mean's
+
+
+def test_an_averaged_releases_card_claims_no_scores(run_folder, tmp_path):
+    (run_folder / "all_results.json").write_text('{"eval_combined": 50.0}')
+    results = [SetResult("tatoeba", "translation", "validation", "t.jsonl", 4, {"chrfpp": 60.0}, {}, 1.0)]
+    write_model_card(
+        str(run_folder),
+        model_name="m",
+        base_model="b",
+        labels=["negative", "positive"],
+        results=results,
+        training_data="",
+        training_procedure="",
+    )
+    assert ModelCard.load(run_folder / "README.md").data.eval_results  # the run's own scores
+    out = release.main(
+        ["--model", str(run_folder), "--average", str(run_folder), str(run_folder), "--out", str(tmp_path / "rel")]
+    )
+    card = ModelCard.load(out / "README.md")
+    assert not card.data.eval_results  # the Hub would show them as the release's
+    section = card.text.split("## Results\n", 1)[1]
+    assert section.lstrip().startswith("**Not these weights' scores.** This release is the mean of the weights of 2")
+    assert "evaluate_model.py --model <this folder> --add_to_card true" in section
+    assert not (out / "all_results.json").exists() and not (out / "eval_results.json").exists()
 
 
 def test_average_refuses_other_models(run_folder, tiny_tokenizer, tmp_path):
