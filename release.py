@@ -28,6 +28,7 @@ from transformers import AutoTokenizer, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder, check_keeps
+from multitask_bert.build import save_tokenizer
 from multitask_bert.card import mark_unscored, rename_card, rerecord_widget
 from multitask_bert.run_layout import check_plain_model
 from multitask_bert.space import write_model_requirements
@@ -93,7 +94,7 @@ def release(args: ReleaseArguments) -> Path:
     model.to(DTYPES[args.dtype])  # rounded: the weights as the release holds them
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
         model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
         config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
         config["dtype"] = "float32"  # what from_pretrained computes in; the weights are cast on loading
         with atomic_file(tmp / "config.json") as f:

@@ -226,6 +226,15 @@ def _expect_only(missing: list[str], unexpected: list[str], fresh_prefix: str) -
         raise ValueError(f"warm start mismatch: missing {left}, unexpected {unexpected}")
 
 
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, folder) -> None:
+    """`tokenizer.save_pretrained`, without the truncation and padding of its last call: transformers sets them per
+    call, but `tokenizer.json` would keep them, and the `tokenizers` library reading that file alone would cut every
+    text at the training run's length."""
+    tokenizer.backend_tokenizer.no_truncation()
+    tokenizer.backend_tokenizer.no_padding()
+    tokenizer.save_pretrained(folder)
+
+
 def save_model(model: MultitaskBertModel, tokenizer: PreTrainedTokenizerBase, output_dir: str) -> None:
     """Write a complete Hub repository: config with auto_map, code files, weights, generation config, tokenizer.
 
@@ -234,4 +243,4 @@ def save_model(model: MultitaskBertModel, tokenizer: PreTrainedTokenizerBase, ou
     check_tokenizer(model.config, tokenizer)
     with atomic_contents(output_dir) as staging:
         model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        save_tokenizer(tokenizer, staging)

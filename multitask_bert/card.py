@@ -397,6 +397,7 @@ def write_model_card(
         continued_from=shown_model(base_model) if earlier else None,
         labels=", ".join(labels),
         results_table="\n".join(results_table(results)),
+        tested=any(r.split == "test" for r in results),
         training_data=training_data,
         training_procedure=training_procedure,
         earlier_training=training_history(earlier) if earlier else None,

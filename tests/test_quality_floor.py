@@ -79,6 +79,7 @@ def test_reference_model_carries_the_projects_current_code_and_requirements():
     for name in ("configuration_multitask.py", "modeling_multitask.py", "pipeline_multitask.py"):
         assert (REFERENCE / name).read_text() == (ROOT / name).read_text(), f"reference/{name} is not ./{name}"
     assert model_requirements() in (REFERENCE / "requirements.txt").read_text()  # the card points to it
+    assert json.loads((REFERENCE / "tokenizer.json").read_text())["truncation"] is None  # as any saved folder's
 
 
 def test_predict_uses_the_reference_model_when_no_model_is_named(capsys):

@@ -35,6 +35,18 @@ def test_folder_is_a_complete_hub_repository(saved):
     assert generation["suppress_tokens"] == [0, 1]
 
 
+def test_saved_tokenizer_file_cuts_nothing(tiny_model, tiny_tokenizer, tmp_path):
+    from tokenizers import Tokenizer
+
+    from multitask_bert.build import save_model
+
+    tiny_tokenizer(ENGLISH, truncation=True, max_length=3, padding=True)  # leaves its settings in the backend
+    save_model(tiny_model, tiny_tokenizer, tmp_path / "model")
+    raw = Tokenizer.from_file(str(tmp_path / "model" / "tokenizer.json"))  # the tokenizers library, on its own
+    assert raw.truncation is None and raw.padding is None
+    assert len(raw.encode(" ".join(ENGLISH)).ids) > 3
+
+
 def test_outputs_identical_after_save_load_through_each_auto_class(tiny_model, tiny_tokenizer, saved):
     enc, labels = inputs(tiny_tokenizer)
     with torch.no_grad():

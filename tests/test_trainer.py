@@ -262,3 +262,24 @@ def test_dataloader_options_are_used_or_refused(tiny_bert_dir, tmp_path):
 def test_asking_for_the_best_checkpoint_where_none_is_kept_is_refused(tmp_path):
     with pytest.raises(ValueError, match="load_best_model_at_end requires the save and eval strategy to match"):
         MultitaskTrainingArguments(output_dir=str(tmp_path), eval_strategy="no", load_best_model_at_end=True)
+
+
+def test_card_speaks_of_test_sets_only_when_some_were_scored(tmp_path):
+    from multitask_bert.card import write_model_card
+
+    def results_paragraph(results) -> str:
+        card = write_model_card(
+            str(tmp_path),
+            model_name="m",
+            base_model="b",
+            labels=["negative", "positive"],
+            results=results,
+            training_data="",
+            training_procedure="",
+        )
+        return card.text.split("## Results\n", 1)[1].split("\n\n")[0]
+
+    validation = SetResult("tatoeba", "translation", "validation", "t.jsonl", 4, {"chrfpp": 60.0}, {})
+    test = SetResult("ntrex", "translation", "test", "n.jsonl", 4, {"chrfpp": 20.0}, {})
+    assert "test sets" not in results_paragraph([validation])
+    assert "on the test sets\n(scored once, at the end)" in results_paragraph([validation, test])
