@@ -215,14 +215,15 @@ def resume_train_args(base: Path, output_dir: Path, *extra: str) -> list[str]:
     )
 
 
-def write_bare_card(folder: Path, base_model: str = "b") -> str:
-    """`card.write_model_card` with nothing but a base model (no data, results or procedure); the card's text."""
+def write_bare_card(folder: Path, base_model: str = "b", results: list | None = None) -> str:
+    """`card.write_model_card` with nothing but a base model and any `results` (no data or procedure); the card's
+    text."""
     write_model_card(
         str(folder),
         model_name="m",
         base_model=base_model,
         labels=["negative", "positive"],
-        results=[],
+        results=results or [],
         training_data="",
         training_procedure="",
     )

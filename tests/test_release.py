@@ -3,13 +3,12 @@ rounding, the run's card and curves carried along, complete or absent."""
 
 import pytest
 import torch
-from conftest import ENGLISH
+from conftest import ENGLISH, write_bare_card
 from huggingface_hub import ModelCard
 from safetensors import safe_open
 from transformers import AutoModel
 
 import release
-from multitask_bert.card import write_model_card
 from multitask_bert.evaluation import SetResult
 from multitask_bert.space import model_requirements
 
@@ -122,15 +121,7 @@ def test_average_releases_the_mean_of_the_checkpoints(run_folder, tiny_model, ti
 def test_an_averaged_releases_card_claims_no_scores(run_folder, tmp_path):
     (run_folder / "all_results.json").write_text('{"eval_combined": 50.0}')
     results = [SetResult("tatoeba", "translation", "validation", "t.jsonl", 4, {"chrfpp": 60.0}, {}, 1.0)]
-    write_model_card(
-        str(run_folder),
-        model_name="m",
-        base_model="b",
-        labels=["negative", "positive"],
-        results=results,
-        training_data="",
-        training_procedure="",
-    )
+    write_bare_card(run_folder, results=results)
     assert ModelCard.load(run_folder / "README.md").data.eval_results  # the run's own scores
     out = release.main(
         ["--model", str(run_folder), "--average", str(run_folder), str(run_folder), "--out", str(tmp_path / "rel")]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_trainer
+from conftest import tiny_trainer, write_bare_card
 
 from multitask_bert.card import results_table, training_procedure
 from multitask_bert.evaluation import SetResult, combined_score
@@ -265,19 +265,8 @@ def test_asking_for_the_best_checkpoint_where_none_is_kept_is_refused(tmp_path):
 
 
 def test_card_speaks_of_test_sets_only_when_some_were_scored(tmp_path):
-    from multitask_bert.card import write_model_card
-
     def results_paragraph(results) -> str:
-        card = write_model_card(
-            str(tmp_path),
-            model_name="m",
-            base_model="b",
-            labels=["negative", "positive"],
-            results=results,
-            training_data="",
-            training_procedure="",
-        )
-        return card.text.split("## Results\n", 1)[1].split("\n\n")[0]
+        return write_bare_card(tmp_path, results=results).split("## Results\n", 1)[1].split("\n\n")[0]
 
     validation = SetResult("tatoeba", "translation", "validation", "t.jsonl", 4, {"chrfpp": 60.0}, {})
     test = SetResult("ntrex", "translation", "test", "n.jsonl", 4, {"chrfpp": 20.0}, {})
