@@ -316,9 +316,10 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
         )
 
     def generate(self, *args, **kwargs):
-        """`GenerationMixin.generate`, after refusing a `max_new_tokens` beyond the decoder's position embeddings:
-        the decoder reads the start token and every written token but the last, so such a length fails only once some
-        output grows that long (deep inside the decoder, minutes into a batch)."""
+        """`GenerationMixin.generate`, with two guards: decoder inputs made from `labels` (a collator's teacher
+        forcing) are dropped, and a `max_new_tokens` beyond the decoder's position embeddings is refused. The decoder
+        reads the start token and every written token but the last, so such a length fails only once some output
+        grows that long (deep inside the decoder, minutes into a batch)."""
         labels = kwargs.pop("labels", None)  # generation has no use for them
         if labels is not None and labels.dim() == 2 and kwargs.get("decoder_input_ids") is not None:
             # Seq2SeqTrainer(predict_with_generate=True) drops a collator's teacher-forcing inputs only when they are

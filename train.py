@@ -318,12 +318,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if push and not training_args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id")
     check_extras(model_args, data_args, training_args, push)
+    check_best_metric(training_args, data_args)
     run = RunLayout(training_args.output_dir)
 
     model, tokenizer = load_model(model_args)
     check_training_lengths(model.config, data_args, training_args)
     data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
-    check_best_metric(training_args, data)
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
         model = with_adapters(model, tokenizer, model_args, training_args, run)
@@ -423,14 +423,15 @@ def check_training_lengths(config, data_args, training_args) -> None:
     check_lengths(config, limits)
 
 
-def check_best_metric(training_args, data: TaskData) -> None:
-    """Before training: the metric that chooses the best checkpoint is one the evaluations log. Trainer looks it up
+def check_best_metric(training_args, data_args) -> None:
+    """Before any work: the metric that chooses the best checkpoint is one the evaluations log. Trainer looks it up
     only after the first evaluation, and stops there with nothing saved."""
     metric = training_args.metric_for_best_model
-    if not metric or training_args.eval_strategy == "no" or not data.validation:
+    validation = [source for task in TASKS for source in data_args.sources(task, "validation")]
+    if not metric or training_args.eval_strategy == "no" or not validation:
         return
     logged = ["eval_combined"] + [
-        f"eval_{s.name}_{name}" for s in data.validation for name in ("loss", *TASKS[s.task].card.metrics)
+        f"eval_{s.name}_{name}" for s in validation for name in ("loss", *TASKS[s.task].card.metrics)
     ]
     if (metric if metric.startswith("eval_") else f"eval_{metric}") not in logged:
         raise ValueError(

@@ -195,7 +195,11 @@ def test_overwriting_a_lora_runs_folder_with_a_plain_run_is_refused(tiny_bert_di
         ),
     ],
 )
-def test_a_run_that_cannot_train_as_asked_is_refused_before_training(tiny_bert_dir, tmp_path, extra, message):
+def test_a_run_that_cannot_train_as_asked_is_refused_before_training(
+    tiny_bert_dir, tmp_path, extra, message, monkeypatch
+):
+    if extra[0] != "--max_train_samples":  # known from the options alone: before the model loads
+        monkeypatch.setattr(train, "load_model", lambda model_args: pytest.fail("the model was loaded first"))
     with pytest.raises(ValueError, match=re.escape(message)):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", *extra))
     assert not (tmp_path / "out").exists()
