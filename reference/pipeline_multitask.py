@@ -64,6 +64,9 @@ class MultitaskPipeline(Pipeline):
                 "model=..., trust_remote_code=True) returns several"
             )
         if max_length is not None:
+            positions = self.model.config.encoder.max_position_embeddings
+            if max_length > positions:  # the model would refuse every text that long, after the batch is built
+                raise ValueError(f"max_length {max_length} is more than the encoder's {positions} positions")
             preprocess["max_length"] = max_length
         if tasks is not None:
             if tasks not in TASK_CHOICES:

@@ -140,3 +140,9 @@ def test_several_sequences_per_text_only_from_the_translation_pipeline(saved):
         pipeline(model=str(saved), trust_remote_code=True)(ENGLISH[0], num_beams=2, num_return_sequences=2)
     translate = pipeline("translation", model=str(saved), trust_remote_code=True)
     assert len(translate(ENGLISH[0], num_beams=2, num_return_sequences=2, max_new_tokens=4)) == 2
+
+
+def test_an_input_length_beyond_the_encoder_is_refused_before_any_text_runs(saved):
+    pipe = pipeline(model=str(saved), trust_remote_code=True)
+    with pytest.raises(ValueError, match="max_length 65 is more than the encoder's 64 positions"):
+        pipe(ENGLISH[0], max_length=65)
