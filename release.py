@@ -35,10 +35,8 @@ from multitask_bert.space import write_model_requirements
 
 # What a release carries besides the model: the card and what it shows and cites.
 RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_results.json", "training_curves.png")
-MEASURED = (
-    "all_results.json",
-    "eval_results.json",
-)  # scores of the run's weights: no release of averaged ones has them
+# scores of the run's weights: no release of averaged ones has them
+MEASURED = ("all_results.json", "eval_results.json")
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 

@@ -39,7 +39,7 @@ from multitask_bert.card import (
 )
 from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
-from multitask_bert.evaluation import SetResult, metric_keys, signatures
+from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, merge_task_adapter, trainable_parameters
 from multitask_bert.run_layout import RunLayout
 from multitask_bert.sampling import MultitaskDataset, task_shares
@@ -261,7 +261,7 @@ def resume_checkpoint(training_args) -> str | None:
     return checkpoint
 
 
-def check_output_dir(training_args, lora: bool) -> None:
+def check_output_dir(training_args, checkpoint: str | None, lora: bool) -> None:
     """Never train over an earlier run unless told to: Trainer would write over a finished model, or over an
     unfinished run's checkpoints and then rotate them away. Hidden entries (what a killed save left) do not count."""
     out = Path(training_args.output_dir)
@@ -275,7 +275,8 @@ def check_output_dir(training_args, lora: bool) -> None:
             f"{out} holds a LoRA run's adapters ({', '.join(stale)}), which --overwrite_output_dir would leave beside "
             "the new model: choose another --output_dir, or remove them first"
         )
-    if training_args.overwrite_output_dir or resumes_here(training_args.resume_from_checkpoint, out):
+    # resuming a checkpoint of this folder continues its run; one of another folder starts this one anew
+    if training_args.overwrite_output_dir or (checkpoint and final_path(checkpoint).parent == final_path(out)):
         return
     found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     last = get_last_checkpoint(out)
@@ -296,14 +297,6 @@ def check_output_dir(training_args, lora: bool) -> None:
     raise FileExistsError(f"{out} {problem}: {remedy}")
 
 
-def resumes_here(resume, out: Path) -> bool:
-    """Whether `--resume_from_checkpoint` continues a run in `out` (true: its latest checkpoint; or one of its
-    checkpoints). A checkpoint of another folder starts `out` anew, and the checks of a new run apply to it."""
-    if resume is None or resume is False or str(resume).lower() in ("", "false"):
-        return False
-    return resume is True or str(resume).lower() == "true" or final_path(resume).parent == final_path(out)
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """The recipe: arguments, data, model, trainer, train, evaluate, save, card, publish."""
     model_args, data_args, training_args = parse_args(argv)
@@ -311,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     set_seed(training_args.seed)
     checkpoint = resume_checkpoint(training_args)
-    check_output_dir(training_args, model_args.lora)
+    check_output_dir(training_args, checkpoint, model_args.lora)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
     # card, at every save) are turned off.
     push, training_args.push_to_hub = training_args.push_to_hub, False
@@ -430,8 +423,8 @@ def check_best_metric(training_args, data_args) -> None:
     validation = [source for task in TASKS for source in data_args.sources(task, "validation")]
     if not metric or training_args.eval_strategy == "no" or not validation:
         return
-    logged = ["eval_combined"] + [
-        f"eval_{s.name}_{name}" for s in validation for name in ("loss", *TASKS[s.task].card.metrics)
+    logged = [metric_key("eval", "combined")] + [
+        metric_key("eval", s.name, name) for s in validation for name in ("loss", *TASKS[s.task].card.metrics)
     ]
     if (metric if metric.startswith("eval_") else f"eval_{metric}") not in logged:
         raise ValueError(

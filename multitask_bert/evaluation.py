@@ -56,7 +56,7 @@ class SetResult:
     def metrics(self, prefix: str) -> dict[str, float]:
         """`<prefix>_<set>_<metric>`, the names of the logs and `all_results.json` (the loss first)."""
         values = ({"loss": self.loss} if self.loss is not None else {}) | self.scores
-        return {f"{prefix}_{self.name}_{metric}": value for metric, value in values.items()}
+        return {metric_key(prefix, self.name, metric): value for metric, value in values.items()}
 
 
 @torch.no_grad()
@@ -111,6 +111,11 @@ def score_set(eval_set: EvalSet, predictions: Predictions, with_loss: bool = Tru
         loss=loss,
         data_split=eval_set.data_split,
     )
+
+
+def metric_key(prefix: str, *parts: str) -> str:
+    """A metric's name in the logs and `all_results.json`: `eval_<set>_<metric>`, `eval_combined`."""
+    return "_".join((prefix, *parts))
 
 
 def metric_keys(results: Iterable[SetResult], prefix: str) -> dict[str, float]:

@@ -40,7 +40,7 @@ from transformers.trainer_utils import (
 from .atomic import atomic_contents, atomic_file, move_into_place, retire
 from .build import is_decoder, is_fresh
 from .data import EvalSet
-from .evaluation import Predictions, SetResult, combined_score, metric_keys, predict_rows, score_set
+from .evaluation import Predictions, SetResult, combined_score, metric_key, metric_keys, predict_rows, score_set
 from .run_layout import RunLayout
 from .sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
 from .tasks import TASKS, is_lower_better
@@ -580,7 +580,7 @@ class MultitaskTrainer(Seq2SeqTrainer):
     def log_results(self, results: list[SetResult], metric_key_prefix: str = "eval") -> dict[str, float]:
         """Validation results as Trainer's metrics (with the combined score), logged and told to the callbacks."""
         metrics = metric_keys(results, metric_key_prefix)
-        metrics[f"{metric_key_prefix}_combined"] = combined_score(results)
+        metrics[metric_key(metric_key_prefix, "combined")] = combined_score(results)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
