@@ -154,15 +154,65 @@ def parse_args(argv: list[str] | None = None):
     """Command line, or a .json/.yaml file (a recipe) whose values later command-line arguments override:
     `python train.py recipes/cpu.yaml --output_dir /data/run1`."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, MultitaskTrainingArguments))
+    # no abbreviations: an option is known to be given by its full name (`given`), whatever its value
+    parser = HfArgumentParser((ModelArguments, DataArguments, MultitaskTrainingArguments), allow_abbrev=False)
+    given = set()
     if argv and argv[0].endswith((".json", ".yaml", ".yml")):
-        parser.set_defaults(**read_recipe(argv[0], parser))
+        recipe = read_recipe(argv[0], parser)
+        parser.set_defaults(**recipe)
+        given |= set(recipe)
         argv = argv[1:]
+    given |= {arg.split("=")[0].removeprefix("--").replace("-", "_") for arg in argv if arg.startswith("--")}
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    # a shaping flag given at its default value is no different above: the command line says it was given
-    flags = {arg.split("=")[0].removeprefix("--") for arg in argv if arg.startswith("--")}
-    model_args.check_no_shape([name for name in SHAPING if name in flags])
+    # a shaping option given at its default value is no different above: the recipe or the command line says it was
+    model_args.check_no_shape([name for name in SHAPING if name in given])
+    implied = implied_defaults(vars(parser.parse_args(argv)), data_args, training_args, given)
+    if implied:
+        parser.set_defaults(**implied)
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     return model_args, data_args, training_args
+
+
+PHASES = {"do_eval": "validation", "do_predict": "test"}  # what each phase scores, besides training
+
+
+def implied_defaults(raw: dict, data_args, training_args, given: set[str]) -> dict:
+    """What the run's phases leave out, as new defaults; a contradiction between options is an error.
+
+    Named --do_* options run the phases they name, as in the HF example scripts: `--do_train --do_eval` trains and
+    scores the validation sets (the demo set's, by default), `--do_train` alone trains only. Without them, train.py
+    does every phase its data gives. A run with no validation set does not evaluate (Trainer would refuse). `raw`:
+    the parsed values before the training arguments' own defaults (which turn do_eval on wherever eval_strategy
+    evaluates)."""
+    implied = {}
+    named = [f"--{name}" for name in ("do_train", *PHASES) if name in given]
+    if named and not raw["do_train"]:
+        raise ValueError(
+            f"{' '.join(named)} without --do_train: train.py trains. To score a saved model without training it: "
+            "python evaluate_model.py --model FOLDER --sentiment_test ... --translation_test ..."
+        )
+    for phase, role in PHASES.items() if named else ():
+        options = [f"--{task}_{role}" for task in TASKS]
+        sets = [f"{task}_{role}" for task in TASKS if data_args.sources(task, role)]
+        if raw[phase] and not sets:
+            raise ValueError(f"--{phase}: this run has no {role} sets; give {' or '.join(options)}")
+        chosen = [f"--{option}" for option in sets if option in given]
+        if not raw[phase] and chosen:
+            raise ValueError(
+                f"{', '.join(chosen)} give(s) {role} sets, and {' '.join(named)} leaves out --{phase}: add --{phase}, "
+                "or leave the sets out"
+            )
+        if not raw[phase]:
+            implied.update(dict.fromkeys(sets))  # the demo set's validation sets, a default
+    validates = any(data_args.sources(task, "validation") and f"{task}_validation" not in implied for task in TASKS)
+    if not validates and training_args.eval_strategy != "no":
+        if "eval_strategy" in given:
+            raise ValueError(
+                f"--eval_strategy {training_args.eval_strategy.value}: this run has no validation sets to evaluate; "
+                f"give {' or '.join(f'--{task}_validation' for task in TASKS)}, or --eval_strategy no"
+            )
+        implied["eval_strategy"] = "no"
+    return implied
 
 
 def read_recipe(path: str, parser: HfArgumentParser) -> dict:

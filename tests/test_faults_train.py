@@ -332,6 +332,60 @@ def test_arguments_that_shape_a_fresh_model_are_refused_when_continuing_a_saved_
     train.ModelArguments(model_name_or_path="reference", lora=True, trim_vocab=True)  # these apply to a saved model
 
 
+def test_shaping_options_are_refused_however_they_are_given(tmp_path):
+    """A recipe's shaping key at its default value, an option spelt with dashes: both given, both refused beside
+    --model_name_or_path. An abbreviated option is an error: no option goes unseen by the checks."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("decoder_layers: 4\nlearning_rate: 1.0e-4\n")
+    with pytest.raises(ValueError, match="drop --decoder_layers"):
+        train.parse_args([str(recipe), "--model_name_or_path", "x", "--output_dir", "x"])
+    with pytest.raises(ValueError, match="drop --decoder_layers"):
+        train.parse_args(["--model_name_or_path", "x", "--decoder-layers", "4", "--output_dir", "x"])
+    with pytest.raises(ValueError, match="not used.*--decoder_lay"):
+        train.parse_args(["--model_name_or_path", "x", "--decoder_lay", "6", "--output_dir", "x"])
+    recipe.write_text("learning_rate: 1.0e-4\n")
+    _, _, training_args = train.parse_args([str(recipe), "--model_name_or_path", "x", "--output_dir", "x"])
+    assert training_args.learning_rate == 1e-4
+
+
+def test_do_options_run_the_phases_they_name(tmp_path):
+    """As in the HF example scripts: --do_train alone trains without evaluating (the demo validation sets, a default,
+    are dropped); --do_train --do_eval evaluates; without --do_* every phase the data gives runs. A phase named
+    without its sets, or sets given to a phase left out, is an error."""
+
+    def phases(*args):
+        _, data_args, training_args = train.parse_args([*args, "--output_dir", str(tmp_path / "out")])
+        validation = [s.name for task in ("sentiment", "translation") for s in data_args.sources(task, "validation")]
+        return validation, training_args.eval_strategy, training_args.load_best_model_at_end
+
+    demo = ["sentiment_validation", "translation_validation"]
+    assert phases() == (demo, "epoch", True)
+    assert phases("--do_train", "--do_eval") == (demo, "epoch", True)
+    assert phases("--do_train") == ([], "no", False)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("do_train: true\n")
+    assert phases(str(recipe)) == ([], "no", False)
+    with pytest.raises(ValueError, match="--do_eval without --do_train: train.py trains.*evaluate_model.py"):
+        phases("--do_eval")
+    with pytest.raises(ValueError, match="--do_predict: this run has no test sets"):
+        phases("--do_train", "--do_predict")
+    with pytest.raises(ValueError, match="--translation_validation give.* leaves out --do_eval"):
+        phases("--do_train", "--translation_validation", str(DEMO_DATA / "translation_validation.jsonl"))
+    with pytest.raises(ValueError, match="--do_eval: this run has no validation sets"):
+        phases("--do_train", "--do_eval", "--sentiment_validation", "none", "--translation_validation", "none")
+
+
+def test_a_run_without_validation_sets_trains_without_evaluating(tiny_bert_dir, tmp_path):
+    """No validation set: no evaluation (Trainer refused the run after the data loaded); an --eval_strategy that
+    evaluates is refused before any work."""
+    none = ["--sentiment_validation", "none", "--translation_validation", "none"]
+    with pytest.raises(ValueError, match="--eval_strategy steps: this run has no validation sets"):
+        train.parse_args([*none, "--eval_strategy", "steps", "--output_dir", str(tmp_path / "x")])
+    metrics = train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", *none))
+    assert metrics == {}
+    assert RunLayout(tmp_path / "out").holds_model() and not (tmp_path / "out" / "eval_results.json").exists()
+
+
 def test_model_revision_pins_a_hub_base_model(tiny_bert_dir, monkeypatch):
     """A run warm-started from a Hub BERT loads its config, weights and tokenizer at the revision given."""
     calls = []
