@@ -5,8 +5,9 @@ python app.py --model outputs/multitask-bert          # any saved folder or Hub 
 MODEL=you/multitask-bert python app.py                # a Space variable names the model
 
 The model: --model, else the variable MODEL, else space_config.json beside this file (what space.py writes into a
-Space folder), else the trained model the project ships (reference/ beside this file); its commit: --revision,
-MODEL_REVISION, or the revision space_config.json names with its model. The page listens on
+Space folder), else the trained model the project ships (reference/ beside this file). Its commit comes with it:
+--revision with --model, MODEL_REVISION with MODEL or space_config.json's model (whose own revision it overrides), the
+revision space_config.json names; a local folder takes none. The page listens on
 GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (a Space sets both), 127.0.0.1:7860 when unset (PORT is read when
 GRADIO_SERVER_PORT is not set); --host and --port override them.
 
@@ -88,6 +89,8 @@ def build_demo(
 ) -> gr.Blocks:
     check_settings(num_beams, max_new_tokens, max_chars)  # before the model is loaded
     check_plain_model(model)
+    if revision and Path(model).expanduser().is_dir():  # else shown on the page as pinning a folder it does not pin
+        raise ValueError(f"a revision pins a Hub commit, and {model} is a local folder: drop the revision")
     pipe = pipeline(model=model, trust_remote_code=True, revision=revision)
     positions = pipe.model.config.decoder.max_position_embeddings
     if max_new_tokens > positions:  # else every long enough answer would fail, after the page is up

@@ -34,10 +34,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, HfArgumentParser
 from multitask_bert import configure_logging
 from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.build import check_lengths
-from multitask_bert.card import add_eval_results, eval_results, is_local
+from multitask_bert.card import add_eval_results, eval_results
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
-from multitask_bert.run_layout import RunLayout, check_plain_model
+from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
 from multitask_bert.tasks import TASKS
 
 SOURCE_LENGTH = 128  # training's --max_source_length default
@@ -54,6 +54,7 @@ class _EvaluateChecks:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.no_repeat_ngram_size is not None and self.no_repeat_ngram_size < 0:
             raise ValueError(f"no_repeat_ngram_size must be 0 (no ban) or more, got {self.no_repeat_ngram_size}")
+        check_model(self.model, "evaluate_model.py", self.revision)
         self.data = data_arguments(self)  # checks the sources as training does
         if not any(getattr(self.data, f"{task}_test") for task in TASKS):
             raise ValueError(f"give at least one test set: {' and/or '.join(f'--{task}_test' for task in TASKS)}")
@@ -62,7 +63,6 @@ class _EvaluateChecks:
                 f"--add_to_card writes into a local model folder's README.md; {self.model} is not one (a Hub "
                 "model's card is changed by pushing a new README.md)"
             )
-        check_plain_model(self.model, "evaluate_model.py")
         self._check_outputs()
 
     def _check_outputs(self):
@@ -349,10 +349,15 @@ def load_model(args):
     """The tokenizer and config first (cheap, and the data needs the tokenizer), then the test sets, then the weights:
     a bad file or column stops the run before the model is loaded."""
     hub = {"revision": args.revision, "trust_remote_code": True}
-    tokenizer = AutoTokenizer.from_pretrained(args.model, **hub)
-    config = AutoConfig.from_pretrained(args.model, **hub)
+    try:
+        config = AutoConfig.from_pretrained(args.model, **hub)
+    except (OSError, ValueError) as err:
+        if is_local(args.model):  # a folder check_model passed: its own error says what is wrong in it
+            raise
+        raise hub_load_error(args.model, err) from err
     if not hasattr(config, "check_tokenizer"):
         raise ValueError(f"{args.model} is not a multitask-bert model (its config is a {type(config).__name__})")
+    tokenizer = AutoTokenizer.from_pretrained(args.model, **hub)
     config.check_tokenizer(tokenizer)
     if args.max_source_length is None:  # known now: the default within the model's positions, for every set
         positions = config.encoder.max_position_embeddings

@@ -30,7 +30,7 @@ from transformers import HfArgumentParser, pipeline
 
 from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.build import check_lengths
-from multitask_bert.run_layout import check_plain_model
+from multitask_bert.run_layout import check_model, hub_load_error, is_local
 from multitask_bert.tables import Row, read_table
 
 SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has them all
@@ -67,7 +67,7 @@ class PredictArguments:
         for name in ("batch_size", "num_beams", "max_new_tokens"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        check_plain_model(self.model, "predict.py")
+        check_model(self.model, "predict.py", self.revision)
         if self.output is not None:
             self._check_output()
 
@@ -183,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     """Predict every row; returns the number of rows with an error."""
     (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv)
     items = read_items(args)  # a bad input file stops the run before the model is loaded
-    pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
+    try:
+        pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
+    except (OSError, ValueError) as err:
+        if is_local(args.model):  # a folder check_model passed: its own error says what is wrong in it
+            raise
+        raise hub_load_error(args.model, err) from err
     check_lengths(pipe.model.config, [("max_new_tokens", args.max_new_tokens, "decoder")])  # before any row is written
     errors = row_errors(items, pipe.tokenizer, pipe.model.config.encoder.max_position_embeddings)
     if args.output is None:

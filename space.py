@@ -13,7 +13,8 @@ import argparse
 import sys
 
 from multitask_bert import configure_logging
-from multitask_bert.space import is_local, push_space, write_space
+from multitask_bert.run_layout import is_local
+from multitask_bert.space import push_space, write_space
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

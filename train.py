@@ -41,7 +41,7 @@ from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, merge_task_adapter, trainable_parameters
-from multitask_bert.run_layout import RunLayout
+from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
 from multitask_bert.tasks import TASKS
@@ -127,6 +127,8 @@ class ModelArguments:
             raise ValueError("--freeze_encoder trains the decoder's own weights; --lora trains adapters: choose one")
         if self.lora_r < 1:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
+        if self.model_name_or_path:  # a folder: a saved multi-task model, no revision beside it
+            check_model(self.model_name_or_path, "train.py", self.model_revision, "--model_revision")
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         self.check_no_shape([name for name in SHAPING if getattr(self, name) != defaults[name]])
         if self.model_revision and not self.model_name_or_path and self.base_model == EMBEDDED_BASE:
@@ -249,17 +251,15 @@ def load_model(model_args: ModelArguments):
         pinned = {"revision": model_args.model_revision} if model_args.model_revision else {}
         try:
             model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
-        except OSError as error:
-            if Path(model_args.model_name_or_path).exists():
+        except (OSError, ValueError) as error:
+            if is_local(model_args.model_name_or_path):
                 raise
-            # a folder that is not there yet is looked up on the Hub, whose error speaks of connections or repo ids
-            reason = str(error).partition("\n")[0]  # its first line: the rest is retries and tracebacks
-            raise OSError(
-                f"--model_name_or_path {model_args.model_name_or_path} is not a folder here, and loading it from the "
-                f"Hub failed ({reason}). A recipe that continues another run's folder "
-                "(recipes/cpu_stage2.yaml continues outputs/cpu) needs that run first, or --model_name_or_path "
-                "<its folder>"
-            ) from error
+            # a folder that is not there yet is looked up on the Hub
+            hint = (
+                ". A recipe that continues another run's folder (recipes/cpu_stage2.yaml continues outputs/cpu) "
+                "needs that run first, or --model_name_or_path <its folder>"
+            )
+            raise hub_load_error(model_args.model_name_or_path, error, "--model_name_or_path", hint) from error
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
         check_tokenizer(model.config, tokenizer)
         if model.config.id2label != model_args.id2label:

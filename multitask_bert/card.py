@@ -15,6 +15,7 @@ from . import ROOT
 from .atomic import atomic_file
 from .data import DEMO_DATA
 from .evaluation import SetResult, signatures
+from .run_layout import is_local
 from .sources import shown
 from .tasks import TASKS
 
@@ -332,11 +333,6 @@ def training_history(card: ModelCard) -> str:
     end = text.find("\n## Results\n", start)
     lines = text[start : end if end >= 0 else len(text)].strip().split("\n")
     return "\n".join("#" + line if line.startswith("##") else line for line in lines)
-
-
-def is_local(name: str) -> bool:
-    path = Path(name).expanduser()
-    return path.is_absolute() or path.exists()
 
 
 def shown_model(name: str) -> str:

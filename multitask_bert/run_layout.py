@@ -9,6 +9,7 @@
 Every save and load of a run's folder goes through `RunLayout`.
 """
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from .tasks import TASKS
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_CONFIG = "config.json"  # written last: a folder with it holds a complete model
+MODEL_TYPE = "multitask-bert"  # the config's model_type (configuration_multitask.MultitaskBertConfig)
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,39 @@ def check_plain_model(model: str, command: str) -> None:
             f"{model} holds LoRA adapters ({', '.join(adapters)}): {command} runs plain models, and would load the "
             "base without them; give it the merged-<task> folder that train.py --merge_adapter writes"
         )
+
+
+def is_local(model: str) -> bool:
+    """Whether `model` names a path here (one that exists, or any absolute path) rather than a Hub id."""
+    path = Path(model).expanduser()
+    return path.is_absolute() or path.exists()
+
+
+def check_model(model: str, command: str, revision: str | None = None, revision_option: str = "--revision") -> None:
+    """Before any weight loads: `model` given by path is a folder holding a saved multi-task model, with no revision
+    (a revision pins a Hub commit: beside a folder it would be ignored, and recorded as if it pinned something), and
+    no LoRA run's folder. A Hub id is checked by loading it (`hub_load_error` words a failure)."""
+    if not is_local(model):
+        return
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{model}: no such folder (a model is a saved folder or a Hub id)")
+    if revision is not None:
+        raise ValueError(f"{revision_option} pins a Hub commit, and {model} is a local folder: drop {revision_option}")
+    check_plain_model(model, command)
+    config = RunLayout(path).model_config
+    if not config.is_file():
+        raise FileNotFoundError(f"{model} holds no saved model (no {MODEL_CONFIG})")
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, AttributeError) as err:
+        raise ValueError(f"{config} is not a model's config (not a JSON object: {err})") from err
+    if model_type != MODEL_TYPE:
+        raise ValueError(f"{model} is not a multitask-bert model (its {MODEL_CONFIG} is a {model_type} model's)")
+
+
+def hub_load_error(model: str, error: Exception, option: str = "--model", hint: str = "") -> OSError:
+    """The error for a `model` that is no folder here and did not load from the Hub, whose own error speaks of
+    connections or repo ids: it says both, with the Hub's first line (the rest is retries and tracebacks)."""
+    reason = str(error).partition("\n")[0]
+    return OSError(f"{option} {model} is not a folder here, and loading it from the Hub failed ({reason}){hint}")

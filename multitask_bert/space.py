@@ -22,7 +22,7 @@ from huggingface_hub import HfApi, SpaceCardData
 
 from . import ROOT
 from .atomic import atomic_file, atomic_folder, check_keeps
-from .run_layout import check_plain_model
+from .run_layout import check_model, is_local
 
 logger = logging.getLogger(__name__)
 APP = ROOT / "app.py"
@@ -72,10 +72,6 @@ def gradio_version(path: Path = DEMO_REQUIREMENTS) -> str:
     return pins[0]
 
 
-def is_local(model: str) -> bool:
-    return Path(model).expanduser().exists()
-
-
 def space_card(model: str, revision: str | None, space_id: str | None, license: str, on_hub: bool) -> str:
     """The Space's README.md: front matter the Hub reads, and a few lines for visitors."""
     hub_model = model if on_hub else None
@@ -119,7 +115,7 @@ def write_space(
     on_hub = not is_local(model) if on_hub is None else on_hub
     if not on_hub:
         check_keeps(out, [("the model", model)])
-        check_plain_model(model, "a Space")
+        check_model(model, "a Space", revision, "--model_revision")
     if on_hub and not revision:
         logger.warning("no --model_revision: the Space follows %s's main branch, its code and weights included", model)
     settings = {"model": model if on_hub else str(Path(model).expanduser().resolve()), "revision": revision}

@@ -183,6 +183,13 @@ def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, monkeypatch
         app.build_demo(str(saved))
 
 
+def test_a_revision_beside_a_local_folder_is_refused_before_the_model_loads(saved, monkeypatch):
+    """The page would show the folder as pinned to a commit the pipeline never used."""
+    monkeypatch.setattr(app, "pipeline", lambda **kwargs: pytest.fail("the model was loaded"))
+    with pytest.raises(ValueError, match="a revision pins a Hub commit, and .* is a local folder"):
+        app.build_demo(str(saved), revision="abc123")
+
+
 def test_a_translation_longer_than_the_decoder_takes_is_refused_before_the_page_starts(saved):
     with pytest.raises(ValueError, match="max_new_tokens 65 is more than the decoder's 64 positions"):
         app.build_demo(str(saved), max_new_tokens=65)

@@ -331,6 +331,7 @@ def model_must_not_load(*args, **kwargs):
         (["--sentiment_test", "none"], "give at least one test set"),
         (["--add_to_card"], "is not one"),
         (["--num_beams", "2"], "holds LoRA adapters (translation)"),
+        (["--revision", "abc123"], "--revision pins a Hub commit"),
         (["--output_json", "."], "--output_json . is a folder"),
         (["--predictions", "."], "--predictions . is a folder"),  # found after scoring, it would lose the scores
         (["--no_repeat_ngram_size", "-1"], "no_repeat_ngram_size must be 0 (no ban) or more, got -1"),

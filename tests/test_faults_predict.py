@@ -50,6 +50,34 @@ def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_a_model_that_is_no_multitask_folder_is_refused_by_name(saved, tiny_bert_dir, tmp_path):
+    """A path that is not there, a folder without a model, another architecture's folder, a revision beside a folder
+    (it pins Hub commits only): each said before any weight loads, instead of the Hub's repo-id message or a
+    traceback. A Hub id that does not load says both where it was looked for."""
+    cases = [
+        ([str(tmp_path / "missing")], f"{tmp_path / 'missing'}: no such folder"),
+        ([str(tmp_path)], f"{tmp_path} holds no saved model \\(no config.json\\)"),
+        ([str(tiny_bert_dir)], "is not a multitask-bert model \\(its config.json is a bert model's\\)"),
+        (
+            [str(saved), "--revision", "abc123"],
+            "--revision pins a Hub commit, and .* is a local folder: drop --revision",
+        ),
+    ]
+    for model, message in cases:
+        with pytest.raises((ValueError, OSError), match=message):
+            predict.main(["--model", *model, "--text", "hello"])
+    env = {**ENV, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "predict.py", "--model", "nobody/no-model", "--text", "hi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--model nobody/no-model is not a folder here, and loading it from the Hub failed" in done.stderr
+
+
 @pytest.mark.parametrize("setting", ["--num_beams", "--max_new_tokens", "--batch_size"])
 def test_senseless_settings_are_refused_before_any_work(tmp_path, setting):
     with pytest.raises(ValueError, match=f"{setting[2:]} must be at least 1, got 0"):

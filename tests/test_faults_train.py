@@ -305,14 +305,14 @@ def test_model_revision_reaches_model_and_tokenizer(saved, monkeypatch):
     def recording(what, load):
         def from_pretrained(path, **kwargs):
             calls.append((what, kwargs.pop("revision", None)))
-            return load(path, **kwargs)
+            return load(saved, **kwargs)  # the Hub repo, answered by a local folder
 
         return SimpleNamespace(from_pretrained=from_pretrained)
 
     monkeypatch.setattr(train, "AutoModel", recording("model", AutoModel.from_pretrained))
     monkeypatch.setattr(train, "AutoTokenizer", recording("tokenizer", AutoTokenizer.from_pretrained))
     model_args, _, _ = train.parse_args(
-        ["--model_name_or_path", str(saved), "--model_revision", "0123abc", "--output_dir", "x"]
+        ["--model_name_or_path", "someone/multitask-bert", "--model_revision", "0123abc", "--output_dir", "x"]
     )
     train.load_model(model_args)
     assert calls == [("model", "0123abc"), ("tokenizer", "0123abc")]
@@ -330,6 +330,21 @@ def test_arguments_that_shape_a_fresh_model_are_refused_when_continuing_a_saved_
     with pytest.raises(ValueError, match="drop --decoder_layers, --classifier_pooling"):  # given at their defaults
         train.parse_args(["--model_name_or_path", "x", "--decoder_layers", "4", "--classifier_pooling=mean"])
     train.ModelArguments(model_name_or_path="reference", lora=True, trim_vocab=True)  # these apply to a saved model
+
+
+def test_continuing_a_folder_that_is_no_plain_multitask_model_is_refused(saved, tiny_bert_dir, tmp_path):
+    """A LoRA run's folder would continue from its base without the adapters; a plain BERT folder, a revision beside a
+    folder: refused by name before any work."""
+    (saved / "sentiment").mkdir()
+    (saved / "sentiment" / "adapter_config.json").write_text("{}")
+    out = ["--output_dir", str(tmp_path / "out")]
+    with pytest.raises(ValueError, match=r"holds LoRA adapters \(sentiment\): train.py runs plain models"):
+        train.parse_args(["--model_name_or_path", str(saved), *out])
+    with pytest.raises(ValueError, match="is not a multitask-bert model"):
+        train.parse_args(["--model_name_or_path", str(tiny_bert_dir), *out])
+    shutil.rmtree(saved / "sentiment")
+    with pytest.raises(ValueError, match="--model_revision pins a Hub commit, and .* is a local folder"):
+        train.parse_args(["--model_name_or_path", str(saved), "--model_revision", "abc123", *out])
 
 
 def test_shaping_options_are_refused_however_they_are_given(tmp_path):
@@ -485,9 +500,12 @@ def test_a_length_beyond_the_position_embeddings_is_refused_before_any_work(tiny
     )  # the limit itself runs
 
 
-def test_continuing_a_folder_that_is_not_there_says_so(tmp_path):
+def test_continuing_a_folder_that_is_not_there_says_so(tmp_path, monkeypatch):
     """Stage two before stage one: the missing folder is named, not a Hub connection or repo-id error alone."""
-    missing = tmp_path / "outputs" / "cpu"
+    monkeypatch.chdir(tmp_path)
+    missing = Path("outputs") / "cpu"  # as recipes/cpu_stage2.yaml names it: a Hub id too
     with pytest.raises(OSError, match=f"--model_name_or_path {missing} is not a folder here, .* needs that run first"):
         train.main(continue_train_args(missing, tmp_path / "out"))
+    with pytest.raises(OSError, match=f"{tmp_path / missing}: no such folder"):
+        train.main(continue_train_args(tmp_path / missing, tmp_path / "out"))
     assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,15 +111,14 @@ def test_space_app_imports_nothing_of_the_project():
     assert imported - set(sys.stdlib_module_names) <= APP_PACKAGES, imported
 
 
-def test_local_model_folder_makes_a_local_space_only(tmp_path, capsys):
-    (tmp_path / "model").mkdir()
-    out = write_space(str(tmp_path / "model"), tmp_path / "space")
-    assert json.loads((out / "space_config.json").read_text()) == {"model": str(tmp_path / "model"), "revision": None}
+def test_local_model_folder_makes_a_local_space_only(saved, tmp_path, capsys):
+    out = write_space(str(saved), tmp_path / "space")
+    assert json.loads((out / "space_config.json").read_text()) == {"model": str(saved), "revision": None}
     assert SpaceCard.load(out / "README.md").data.models is None  # no Hub id to link
     with pytest.raises(ValueError, match="which the Hub cannot reach: push the model first"):
         push_space(out, "someone/demo")
     with pytest.raises(SystemExit):
-        space.parse_args(["--model", str(tmp_path / "model"), "--out", "x", "--space_id", "a/b", "--push"])
+        space.parse_args(["--model", str(saved), "--out", "x", "--space_id", "a/b", "--push"])
     assert "is a local folder the Space cannot reach" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         space.parse_args(["--model", "someone/mt", "--out", "x", "--push"])
@@ -135,6 +135,13 @@ def test_a_local_lora_runs_folder_makes_no_space(tmp_path):
     assert not (tmp_path / "space").exists()
 
 
+def test_a_local_folder_with_a_revision_makes_no_space(saved, tmp_path):
+    """A revision pins a Hub commit: beside a local folder the Space would record it and load the folder anyway."""
+    with pytest.raises(ValueError, match="--model_revision pins a Hub commit, and .* is a local folder"):
+        write_space(str(saved), tmp_path / "space", revision="abc123")
+    assert not (tmp_path / "space").exists()
+
+
 def test_a_space_never_replaces_its_model_folder(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
@@ -144,9 +151,9 @@ def test_a_space_never_replaces_its_model_folder(tmp_path):
     assert os.listdir(tmp_path / "model") == ["config.json"]
 
 
-def test_a_hub_id_that_is_also_a_local_folder_name(tmp_path, monkeypatch):
+def test_a_hub_id_that_is_also_a_local_folder_name(saved, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "someone" / "mt").mkdir(parents=True)  # e.g. --output_dir someone/mt --hub_model_id someone/mt
+    shutil.copytree(saved, tmp_path / "someone" / "mt")  # e.g. --output_dir someone/mt --hub_model_id someone/mt
     out = write_space("someone/mt", tmp_path / "local")
     assert json.loads((out / "space_config.json").read_text())["model"] == str(tmp_path / "someone" / "mt")
     out = write_space("someone/mt", tmp_path / "hub", on_hub=True)  # what train.py says after its push
