@@ -40,7 +40,7 @@ from multitask_bert.card import (
 from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
-from multitask_bert.lora import add_task_adapters, merge_task_adapter, trainable_parameters
+from multitask_bert.lora import add_task_adapters, check_same_base, merge_task_adapter, trainable_parameters
 from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
-        model = with_adapters(model, tokenizer, model_args, training_args, run)
+        model = with_adapters(model, tokenizer, model_args, training_args, run, checkpoint)
     if model_args.freeze_encoder:
         freeze_encoder(model)
 
@@ -413,8 +413,13 @@ def load_data(data_args, training_args, model_args, model, tokenizer):
     return data, model, tokenizer
 
 
-def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout):
-    """One LoRA adapter per task; the frozen base they apply to is saved aside until the final save takes it in."""
+def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout, checkpoint: str | None):
+    """One LoRA adapter per task; the frozen base they apply to is saved aside until the final save takes it in (a
+    resume checks first that it is the base the checkpoint's adapters were trained on)."""
+    if checkpoint:
+        check_same_base(model, checkpoint)
+    # MultitaskTrainer sets the model's smoothing when it is made; the base saved now, before it, must carry it too
+    model.config.label_smoothing = training_args.label_smoothing_factor
     if training_args.process_index == 0:
         save_model(model, tokenizer, str(run.lora_base))
     model = add_task_adapters(model, model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout)

@@ -5,8 +5,11 @@ Which modules each task's adapter adapts and which it trains in full are fields 
 """
 
 import logging
+from pathlib import Path
 
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
 from transformers import AutoModel
 
 from .run_layout import RunLayout
@@ -35,6 +38,28 @@ def add_task_adapters(model, r: int = 16, alpha: int = 32, dropout: float = 0.05
         if any(f".{task}." in name for task in TASKS):
             parameter.requires_grad_(True)
     return peft_model
+
+
+def check_same_base(model, checkpoint: str) -> None:
+    """A LoRA checkpoint holds adapters and heads only; the base they were trained on lies in its run's folder (the
+    base saved aside while the run is unfinished, the run's model once it has finished). Resuming on another base (a
+    changed --base_model, revision, seed or trim, or a Hub model that changed since) would train the adapters on, and
+    save them over, a model they were not trained for: refused, naming the weights that differ."""
+    run = RunLayout(Path(checkpoint).parent)
+    saved = next(
+        (f / "model.safetensors" for f in (run.lora_base, run.folder) if (f / "model.safetensors").is_file()), None
+    )
+    if saved is None:  # the run's base is gone (a checkpoint copied elsewhere): nothing to compare with
+        logger.warning("%s: no saved base beside it to compare this run's base with", checkpoint)
+        return
+    weights, state = load_file(saved), model.state_dict()
+    differ = [name for name, w in weights.items() if name not in state or not torch.equal(state[name].cpu(), w)]
+    if differ:
+        raise ValueError(
+            f"{checkpoint} holds LoRA adapters trained on the base saved in {saved.parent}, and this run's base "
+            f"differs from it ({len(differ)} tensor(s): {', '.join(differ[:3])}{', ...' if len(differ) > 3 else ''}): "
+            "resume with that run's --base_model or --model_name_or_path, --model_revision, --seed and --trim_vocab"
+        )
 
 
 def trainable_parameters(peft_model: PeftModel) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """LoRA per task: only adapters and heads train, the batch's task picks the adapter, the result serves both tasks."""
 
 import ast
+import json
 import re
 
 import pytest
@@ -73,7 +74,10 @@ def lora_run(tiny_bert_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("lora") / "model"
     train.main(
         tiny_train_args(
-            tiny_bert_dir, out, "--lora", "--lora_r", "4", "--merge_adapter", "translation", "--learning_rate", "1e-2"
+            tiny_bert_dir,
+            out,
+            *("--lora", "--lora_r", "4", "--merge_adapter", "translation", "--learning_rate", "1e-2"),
+            *("--label_smoothing_factor", "0.1"),
         )
     )
     return out
@@ -81,6 +85,8 @@ def lora_run(tiny_bert_dir, tmp_path_factory):
 
 def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
     assert RunLayout(lora_run).adapters() == ["sentiment", "translation"] and RunLayout(lora_run).holds_model()
+    for folder in (lora_run, RunLayout(lora_run).merged("translation")):  # the base was saved before the trainer
+        assert json.loads((folder / "config.json").read_text())["label_smoothing"] == 0.1, folder
     model = load_task_adapters(str(lora_run))
     tokenizer = AutoTokenizer.from_pretrained(lora_run, trust_remote_code=True)
     batch = tokenizer(ENGLISH, padding=True, return_tensors="pt")
@@ -139,3 +145,8 @@ def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
         for key in a:
             torch.testing.assert_close(b[key], a[key], atol=1e-6, rtol=1e-5, msg=key)
         assert any(not torch.equal(start[k], b[k]) for k in start)  # it trained on after the checkpoint
+    # another base (here: another seed, so other fresh cross-attention weights) is refused before any training
+    other = [*lora, "--seed", "7", "--resume_from_checkpoint", str(checkpoint)]
+    with pytest.raises(ValueError, match=r"holds LoRA adapters trained on the base saved in .*straight, and this run"):
+        train.main(resume_train_args(tiny_bert_dir, tmp_path / "other", *other))
+    assert not (tmp_path / "other").exists()
