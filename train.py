@@ -41,7 +41,7 @@ from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, check_same_base, merge_task_adapter, trainable_parameters
-from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
+from multitask_bert.run_layout import RunLayout, check_model, first_line, hub_load_error, is_local
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
 from multitask_bert.tasks import TASKS
@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raise ValueError("--push_to_hub needs --hub_model_id")
     check_extras(model_args, data_args, training_args, push)
     check_best_metric(training_args, data_args)
+    if push and training_args.process_index == 0:
+        create_hub_repos(training_args, model_args.push_space_id, hub_token)
     run = RunLayout(training_args.output_dir)
 
     model, tokenizer = load_model(model_args)
@@ -593,7 +595,14 @@ def finish(
     if signed:
         print("sacreBLEU signatures: " + ", ".join(f"{metric_name(name)} {value}" for name, value in signed.items()))
     if push:
-        commit = publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
+        try:
+            commit = publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
+        except (OSError, ValueError) as err:  # the repo was reachable before training: the upload itself failed
+            excluded = " ".join(f'--exclude "{pattern}"' for pattern in UNPUBLISHED)
+            raise OSError(
+                f"{out} holds the trained model, and uploading it to {training_args.hub_model_id} failed "
+                f"({first_line(err)}): upload it with hf upload {training_args.hub_model_id} {out} {excluded}"
+            ) from err
         if model_args.push_space_id:
             publish_space(
                 space_id=model_args.push_space_id,
@@ -631,8 +640,30 @@ def publish(folder: str, repo_id: str | None, token: str | None, private: bool |
         repo_id=repo_id,
         folder_path=folder,
         commit_message="Upload multitask-bert model",
-        ignore_patterns=["checkpoint-*", "runs/*", ".*", "*/.*"],  # hidden: what an interrupted save left
+        ignore_patterns=UNPUBLISHED,
     )
+
+
+UNPUBLISHED = ["checkpoint-*", "runs/*", ".*", "*/.*"]  # what a push leaves out (hidden: what an interrupted save left)
+
+
+def create_hub_repos(training_args, space_id: str | None, token: str | None) -> None:
+    """Before any work, as Trainer does when it pushes: the repositories the push writes to are created (or found),
+    so that a missing login, a wrong id or no network stops the run now instead of after training."""
+    api = HfApi(token=token)
+    private = training_args.hub_private_repo
+    repos = [(training_args.hub_model_id, {})]
+    if space_id:
+        repos.append((space_id, {"repo_type": "space", "space_sdk": "gradio"}))
+    for repo_id, kind in repos:
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True, **kind)
+        except (OSError, ValueError) as err:  # HTTP, connection, offline and login errors are OSErrors; a bad id not
+            raise OSError(
+                f"--push_to_hub: cannot create or reach {repo_id} on the Hub ({first_line(err)}). Checked before "
+                "training, which would end with nothing pushed: log in (hf auth login, or --hub_token), check "
+                "--hub_model_id and --push_space_id, or leave --push_to_hub out and upload the folder later"
+            ) from err
 
 
 if __name__ == "__main__":

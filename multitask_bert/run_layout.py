@@ -100,5 +100,11 @@ def check_model(model: str, command: str, revision: str | None = None, revision_
 def hub_load_error(model: str, error: Exception, option: str = "--model", hint: str = "") -> OSError:
     """The error for a `model` that is no folder here and did not load from the Hub, whose own error speaks of
     connections or repo ids: it says both, with the Hub's first line (the rest is retries and tracebacks)."""
-    reason = str(error).partition("\n")[0]
-    return OSError(f"{option} {model} is not a folder here, and loading it from the Hub failed ({reason}){hint}")
+    return OSError(
+        f"{option} {model} is not a folder here, and loading it from the Hub failed ({first_line(error)}){hint}"
+    )
+
+
+def first_line(error: Exception) -> str:
+    """A Hub error's first line: the rest is retries, URLs and tracebacks."""
+    return str(error).partition("\n")[0]

@@ -15,6 +15,7 @@ from transformers import AutoModel, AutoTokenizer, pipeline
 
 import train
 from multitask_bert.card import WIDGET_GENERATION, WIDGET_TEXTS
+from multitask_bert.run_layout import RunLayout
 from multitask_bert.space import model_requirements
 
 
@@ -233,6 +234,30 @@ def test_fresh_learning_rate_with_lora_is_refused_before_any_work(tiny_bert_dir,
     assert not (tmp_path / "none").exists()
 
 
+def test_a_hub_that_cannot_be_reached_stops_a_push_before_training(tiny_bert_dir, tmp_path, monkeypatch):
+    """No login, a wrong id or no network: said before the model loads, not after training. An upload that fails
+    after training names the saved folder and the command that uploads it."""
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    def offline(self, repo_id, **kw):
+        raise OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled.\nmore")
+
+    monkeypatch.setattr(train.HfApi, "create_repo", offline)
+    monkeypatch.setattr(train, "load_model", lambda *a: pytest.fail("the model was loaded"))
+    hub = ["--push_to_hub", "true", "--hub_model_id", "someone/mt"]
+    with pytest.raises(OSError, match=r"cannot create or reach someone/mt on the Hub \(Cannot reach .*enabled.\)\."):
+        train.main(tiny_train_args(tiny_bert_dir, tmp_path / "out", *hub))
+    assert not (tmp_path / "out").exists()
+
+    monkeypatch.undo()
+    monkeypatch.setattr(train.HfApi, "create_repo", lambda self, repo_id, **kw: None)
+    monkeypatch.setattr(train.HfApi, "upload_folder", lambda self, **kw: offline(self, kw["repo_id"]))
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match=f"{out} holds the trained model, .*: upload it with hf upload someone/mt {out} "):
+        train.main(tiny_train_args(tiny_bert_dir, out, *hub))
+    assert RunLayout(out).holds_model()
+
+
 def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny_bert_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="--push_space_id pushes a demo Space of the pushed model: add --push_to_hub"):
         train.main(tiny_train_args(tiny_bert_dir, tmp_path / "none", "--push_space_id", "someone/mt-demo"))
@@ -255,7 +280,8 @@ def test_push_space_id_also_pushes_a_demo_space_pinned_to_the_pushed_commit(tiny
     monkeypatch.setattr(train.HfApi, "upload_folder", upload)
     out = tmp_path / "out"
     train.main(tiny_train_args(tiny_bert_dir, out, *hub))
-    assert created == [("someone/mt", None), ("someone/mt-demo", "space")]
+    # both repositories are made before training (a failure there costs no training), found again when pushed
+    assert created == [("someone/mt", None), ("someone/mt-demo", "space")] * 2
     (model_repo, _), (space_repo, space_files) = uploads
     assert (model_repo, space_repo) == ("someone/mt", "someone/mt-demo")  # the model first: the Space loads it
     settings = json.loads(space_files["space_config.json"])
