@@ -28,7 +28,7 @@ from transformers import AutoModel, AutoTokenizer, HfArgumentParser, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from multitask_bert import configure_logging
-from multitask_bert.atomic import final_path
+from multitask_bert.atomic import final_path, retire
 from multitask_bert.build import EMBEDDED_BASE, build_multitask_model, check_lengths, check_tokenizer, save_model
 from multitask_bert.card import (
     record_widget_outputs,
@@ -311,6 +311,22 @@ def resume_checkpoint(training_args) -> str | None:
     return checkpoint
 
 
+def resumes_here(checkpoint: str | None, output_dir: str | os.PathLike) -> bool:
+    """Whether the run resumes one of its output folder's own checkpoints (and so continues that folder's run)."""
+    return bool(checkpoint) and final_path(checkpoint).parent == final_path(output_dir)
+
+
+def clear_earlier_run(training_args) -> None:
+    """--overwrite_output_dir replaces the earlier run in the folder: what of it this run may not write again
+    (checkpoints a resume would pick, merged exports, scores, curves) goes first, or it would read as this run's
+    and a push would upload it. Other files are kept."""
+    if training_args.process_index != 0:
+        return
+    for path in RunLayout(training_args.output_dir).run_outputs():
+        logger.info("--overwrite_output_dir: removing the earlier run's %s", path.name)
+        retire(path)
+
+
 def check_output_dir(training_args, checkpoint: str | None, lora: bool) -> None:
     """Never train over an earlier run unless told to: Trainer would write over a finished model, or over an
     unfinished run's checkpoints and then rotate them away. Hidden entries (what a killed save left) do not count."""
@@ -326,7 +342,7 @@ def check_output_dir(training_args, checkpoint: str | None, lora: bool) -> None:
             "the new model: choose another --output_dir, or remove them first"
         )
     # resuming a checkpoint of this folder continues its run; one of another folder starts this one anew
-    if training_args.overwrite_output_dir or (checkpoint and final_path(checkpoint).parent == final_path(out)):
+    if training_args.overwrite_output_dir or resumes_here(checkpoint, out):
         return
     found = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     last = get_last_checkpoint(out)
@@ -355,6 +371,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
     checkpoint = resume_checkpoint(training_args)
     check_output_dir(training_args, checkpoint, model_args.lora)
+    if training_args.overwrite_output_dir and not resumes_here(checkpoint, training_args.output_dir):
+        clear_earlier_run(training_args)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
     # card, at every save) are turned off.
     push, training_args.push_to_hub = training_args.push_to_hub, False
@@ -577,7 +595,7 @@ def finish(
             training_args,
             shares,
             lora_r=model_args.lora_r if model_args.lora else None,
-            best_step=trainer.state.best_global_step if training_args.load_best_model_at_end else None,
+            best_step=best_step(trainer),
             frozen_encoder=model_args.freeze_encoder,
         ),
         curves_file=curves.name if curves else None,
@@ -612,6 +630,15 @@ def finish(
                 private=training_args.hub_private_repo,
             )
     print(f"Saved to {out}")
+
+
+def best_step(trainer) -> int | None:
+    """The step whose weights the run ended with, where that is its best checkpoint: Trainer loads the best only if
+    its folder is still there (a resume from a copied checkpoint can name one that is gone), and says so in a log."""
+    state = trainer.state
+    if not trainer.args.load_best_model_at_end or not state.best_model_checkpoint:
+        return None
+    return state.best_global_step if os.path.isdir(state.best_model_checkpoint) else None
 
 
 def metric_name(metric: str) -> str:

@@ -52,6 +52,15 @@ class RunLayout:
         """The tasks whose LoRA adapter the folder holds."""
         return [task for task in TASKS if (self.adapter(task) / ADAPTER_CONFIG).is_file()]
 
+    def run_outputs(self) -> list[Path]:
+        """What a run leaves here that a later run in the same folder may not write again, and would leave beside its
+        own model as if it were its own: checkpoints (which a resume would pick), merged exports, the validation
+        scores and the training curves."""
+        names = ["eval_results.json", "training_curves.png", *(self.merged(task).name for task in TASKS)]
+        found = [self.folder / name for name in names if (self.folder / name).exists()]
+        checkpoints = [p for p in self.folder.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+        return sorted(checkpoints) + found
+
     def holds_model(self) -> bool:
         """Whether a run finished here: its model, or (a LoRA run) an adapter folder of a task."""
         return self.model_config.is_file() or any(self.adapter(task).is_dir() for task in TASKS)

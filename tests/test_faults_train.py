@@ -164,6 +164,37 @@ def test_another_runs_checkpoint_does_not_resume_over_a_finished_model(tiny_bert
     assert {f: f.read_bytes() for f in files_under(out)} == before
 
 
+def test_overwriting_a_run_leaves_none_of_its_outputs_beside_the_new_model(tiny_bert_dir, tmp_path):
+    """A run that writes no checkpoint, scores or curves over an earlier run's folder: the earlier run's checkpoint
+    (which --resume_from_checkpoint true would pick), merged export, scores and curves are gone, not read as this
+    run's; a file of the user's stays."""
+    out = tmp_path / "out"
+    train.main(tiny_train_args(tiny_bert_dir, out))
+    shutil.copytree(out / "checkpoint-12", out / "merged-translation")  # as a LoRA run's --merge_adapter leaves it
+    (out / "notes.txt").write_text("mine")
+    earlier = ["checkpoint-12", "merged-translation", "eval_results.json", "training_curves.png"]
+    assert all((out / name).exists() for name in earlier)
+    quiet = ["--do_train", "--save_strategy", "no", "--logging_steps", "1000", "--overwrite_output_dir", "true"]
+    train.main(tiny_train_args(tiny_bert_dir, out, *quiet))
+    assert [name for name in earlier if (out / name).exists()] == []
+    assert RunLayout(out).holds_model() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_card_names_a_best_step_only_where_its_weights_were_loaded(tmp_path):
+    """Trainer skips a best checkpoint whose folder is gone (a resume from a checkpoint copied away from its run):
+    the run ends with its last weights, and the card must not call them the best step's."""
+
+    def trainer(best_checkpoint, load_best=True):
+        state = SimpleNamespace(best_model_checkpoint=best_checkpoint and str(best_checkpoint), best_global_step=3)
+        return SimpleNamespace(args=SimpleNamespace(load_best_model_at_end=load_best), state=state)
+
+    (tmp_path / "checkpoint-3").mkdir()
+    assert train.best_step(trainer(tmp_path / "checkpoint-3")) == 3
+    assert train.best_step(trainer(tmp_path / "gone" / "checkpoint-3")) is None
+    assert train.best_step(trainer(tmp_path / "checkpoint-3", load_best=False)) is None
+    assert train.best_step(trainer(None)) is None
+
+
 def test_overwriting_a_lora_runs_folder_with_a_plain_run_is_refused(tiny_bert_dir, tmp_path):
     out = tmp_path / "out"
     (out / "sentiment").mkdir(parents=True)  # a LoRA run's folder: the base, and one folder per task's adapter
