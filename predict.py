@@ -64,6 +64,8 @@ class PredictArguments:
     def __post_init__(self):
         if (self.text is None) == (self.input is None):
             raise ValueError("give sentences with --text or a file with --input (one of the two)")
+        if self.text is not None and self.text_column != "text":
+            raise ValueError("--text_column names the column of an --input file; --text gives the sentences: drop it")
         for name in ("batch_size", "num_beams", "max_new_tokens"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

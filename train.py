@@ -168,11 +168,47 @@ def parse_args(argv: list[str] | None = None):
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     # a shaping option given at its default value is no different above: the recipe or the command line says it was
     model_args.check_no_shape([name for name in SHAPING if name in given])
+    check_unused(model_args, training_args, given)
     implied = implied_defaults(vars(parser.parse_args(argv)), data_args, training_args, given)
     if implied:
         parser.set_defaults(**implied)
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     return model_args, data_args, training_args
+
+
+# Seq2SeqTrainingArguments options that train.py has no use for: the value that says what it does anyway, and why
+EVALUATES_ITSELF = "evaluation scores each set in its own loop, on generated translations"
+PUSHES_ONCE = "the finished folder is pushed once, with its model card, after training"
+UNUSED = {
+    "predict_with_generate": (True, EVALUATES_ITSELF),
+    "prediction_loss_only": (False, EVALUATES_ITSELF),
+    "eval_accumulation_steps": (None, EVALUATES_ITSELF),
+    "batch_eval_metrics": (False, EVALUATES_ITSELF),
+    "eval_do_concat_batches": (True, EVALUATES_ITSELF),
+    "include_for_metrics": ([], EVALUATES_ITSELF),
+    "sortish_sampler": (False, "batches are grouped by length already (--train_sampling_strategy group_by_length)"),
+    "length_column_name": ("length", "the batch sampler measures the lengths itself"),
+    "hub_strategy": ("end", PUSHES_ONCE),
+    "hub_always_push": (False, PUSHES_ONCE),
+    "hub_revision": (None, PUSHES_ONCE + ", to the main branch"),
+}
+
+
+def check_unused(model_args, training_args, given: set[str]) -> None:
+    """An option given that would have no effect is refused by name: a Trainer option train.py has no use for, or
+    one whose partner option is missing."""
+    for name, (value, reason) in UNUSED.items():
+        if name in given and getattr(training_args, name) != value:
+            raise ValueError(f"--{name} {getattr(training_args, name)}: {reason}; leave --{name} out")
+    needs = {
+        "lora_r": (model_args.lora, "--lora"),
+        "lora_alpha": (model_args.lora, "--lora"),
+        "lora_dropout": (model_args.lora, "--lora"),
+        "sampling_temperature": (training_args.task_sampling == "temperature", "--task_sampling temperature"),
+    }
+    for name, (applies, partner) in needs.items():
+        if name in given and not applies:
+            raise ValueError(f"--{name} applies with {partner} only: add {partner}, or leave --{name} out")
 
 
 PHASES = {"do_eval": "validation", "do_predict": "test"}  # what each phase scores, besides training

@@ -119,6 +119,12 @@ class _DataChecks:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.samples_from not in SAMPLES_FROM:
             raise ValueError(f"samples_from must be one of {', '.join(SAMPLES_FROM)}; got {self.samples_from!r}")
+        if self.samples_from != "first" and all(getattr(self, name) is None for name in MAX_SAMPLES.values()):
+            raise ValueError(
+                f"--samples_from {self.samples_from} chooses the rows a cap on the rows keeps, and there is none: "
+                "give the cap (--max_eval_samples, --max_test_samples or --max_train_samples; evaluate_model.py: "
+                "--max_samples), or leave --samples_from out"
+            )
         for task in TASKS.values():
             for role in ROLES:
                 setattr(self, f"{task.name}_{role}", _source_list(getattr(self, f"{task.name}_{role}")))

@@ -328,6 +328,7 @@ def model_must_not_load(*args, **kwargs):
         (["--batch_size", "-1"], "batch_size must be at least 1, got -1"),
         (["--max_samples", "0"], "max_samples must be at least 1, got 0"),
         (["--samples_from", "last"], "samples_from must be one of first, spread; got 'last'"),
+        (["--samples_from", "spread"], "--samples_from spread chooses the rows a cap on the rows keeps"),
         (["--sentiment_test", "none"], "give at least one test set"),
         (["--add_to_card"], "is not one"),
         (["--num_beams", "2"], "holds LoRA adapters (translation)"),

@@ -78,6 +78,12 @@ def test_a_model_that_is_no_multitask_folder_is_refused_by_name(saved, tiny_bert
     assert "--model nobody/no-model is not a folder here, and loading it from the Hub failed" in done.stderr
 
 
+def test_a_text_column_beside_text_is_refused():
+    """--text_column names an --input file's column: beside --text it would be accepted and have no effect."""
+    with pytest.raises(ValueError, match="--text_column names the column of an --input file"):
+        predict.main(["--model", NO_MODEL, "--text", "hello", "--text_column", "review"])
+
+
 @pytest.mark.parametrize("setting", ["--num_beams", "--max_new_tokens", "--batch_size"])
 def test_senseless_settings_are_refused_before_any_work(tmp_path, setting):
     with pytest.raises(ValueError, match=f"{setting[2:]} must be at least 1, got 0"):

@@ -394,6 +394,33 @@ def test_shaping_options_are_refused_however_they_are_given(tmp_path):
     assert training_args.learning_rate == 1e-4
 
 
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (["--predict_with_generate", "false"], "--predict_with_generate False: evaluation scores each set in its own"),
+        (["--prediction_loss_only", "true"], "--prediction_loss_only True: evaluation scores"),
+        (["--sortish_sampler", "true"], "--sortish_sampler True: batches are grouped by length already"),
+        (["--hub_strategy", "all_checkpoints"], "the finished folder is pushed once, .*; leave --hub_strategy out"),
+        (["--eval_accumulation_steps", "2"], "--eval_accumulation_steps 2: evaluation scores"),
+        (["--lora_r", "2"], "--lora_r applies with --lora only"),
+        (["--sampling_temperature", "0.5"], "--sampling_temperature applies with --task_sampling temperature only"),
+        (["--samples_from", "spread"], "--samples_from spread chooses the rows a cap on the rows keeps, and there is"),
+    ],
+)
+def test_options_that_would_have_no_effect_are_refused(given, message):
+    """Accepted, they changed nothing: a Trainer option train.py has no use for, or one missing its partner."""
+    with pytest.raises(ValueError, match=message):
+        train.parse_args([*given, "--output_dir", "x"])
+
+
+def test_options_that_say_what_train_does_anyway_are_accepted():
+    """The HF example scripts' habits, and each partner-dependent option with its partner."""
+    train.parse_args(["--predict_with_generate", "--hub_strategy", "end", "--output_dir", "x"])
+    train.parse_args(["--lora", "--lora_r", "2", "--output_dir", "x"])
+    train.parse_args(["--task_sampling", "temperature", "--sampling_temperature", "3", "--output_dir", "x"])
+    train.parse_args(["--max_eval_samples", "10", "--samples_from", "spread", "--output_dir", "x"])
+
+
 def test_do_options_run_the_phases_they_name(tmp_path):
     """As in the HF example scripts: --do_train alone trains without evaluating (the demo validation sets, a default,
     are dropped); --do_train --do_eval evaluates; without --do_* every phase the data gives runs. A phase named
