@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, HfArgumentParser
+from transformers import AutoTokenizer, GenerationConfig, HfArgumentParser
 
 from modeling_multitask import MultitaskBertModel
 from multitask_bert.atomic import atomic_file, atomic_folder, check_keeps
@@ -38,6 +38,8 @@ RUN_FILES = ("README.md", "all_results.json", "eval_results.json", "train_result
 # scores of the run's weights: no release of averaged ones has them
 MEASURED = ("all_results.json", "eval_results.json")
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+GENERATION = ("num_beams", "length_penalty", "no_repeat_ngram_size")  # the settings a release may set
+BEAM_ONLY = ("length_penalty", "early_stopping")  # used by beam search alone
 
 
 @dataclass
@@ -77,6 +79,27 @@ class ReleaseArguments:
                 raise FileNotFoundError(f"--average {folder} holds no model (no config.json)")
         if Path(self.out).exists() and not self.overwrite:
             raise FileExistsError(f"{self.out} exists: choose another --out, or --overwrite true")
+        self.generation = release_generation(self)  # a combination generate() refuses: said before any weight loads
+
+
+def release_generation(args: ReleaseArguments) -> GenerationConfig:
+    """The model's generation settings with the release's given ones. A greedy release (`--num_beams 1`) drops the
+    beam-search-only settings it would inherit (a length penalty chosen for beam search, say), which the saved
+    config may not hold beside one beam; given ones stay, and a combination generate() refuses is an error."""
+    config = GenerationConfig.from_pretrained(args.model)
+    given = {name: getattr(args, name) for name in GENERATION if getattr(args, name) is not None}
+    config.update(**given)
+    if config.num_beams == 1:
+        defaults = GenerationConfig()
+        for name in BEAM_ONLY:
+            if name not in given:
+                setattr(config, name, getattr(defaults, name))
+    try:
+        config.validate(strict=True)
+    except ValueError as err:
+        flags = " ".join(f"--{name} {value}" for name, value in given.items())
+        raise ValueError(f"{flags}: the release's generation settings are invalid: {err}") from err
+    return config
 
 
 def release(args: ReleaseArguments) -> Path:
@@ -86,9 +109,7 @@ def release(args: ReleaseArguments) -> Path:
     if args.average:
         model.load_state_dict(averaged_weights(args.average))
     # generation settings chosen on validation data become the defaults of pipeline(), generate() and the demo page
-    for name in ("num_beams", "length_penalty", "no_repeat_ngram_size"):
-        if getattr(args, name) is not None:
-            setattr(model.generation_config, name, getattr(args, name))
+    model.generation_config = args.generation
     model.to(DTYPES[args.dtype])  # rounded: the weights as the release holds them
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
         model.save_pretrained(tmp)

@@ -67,6 +67,18 @@ def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
     with pytest.raises(ValueError, match="num_beams must be at least 1"):
         release.main(["--model", str(run_folder), "--out", str(tmp_path / "x"), "--num_beams", "0"])
 
+    # a greedy release of a model whose beam search has a length penalty drops the penalty, which it cannot keep
+    chosen = ["--length_penalty", "1.5", "--no_repeat_ngram_size", "3"]
+    beamed = release.main(["--model", str(run_folder), "--out", str(tmp_path / "beamed"), *chosen])
+    greedy = release.main(["--model", str(beamed), "--out", str(tmp_path / "greedy"), "--num_beams", "1"])
+    generation = AutoModel.from_pretrained(greedy, trust_remote_code=True).generation_config
+    assert (generation.num_beams, generation.length_penalty, generation.no_repeat_ngram_size) == (1, None, 3)
+    with pytest.raises(ValueError, match="--num_beams 1 --length_penalty 1.5: the release's generation settings are"):
+        release.main(
+            ["--model", str(beamed), "--out", str(tmp_path / "x"), "--num_beams", "1", "--length_penalty", "1.5"]
+        )
+    assert not (tmp_path / "x").exists()
+
 
 def test_card_widget_shows_what_the_release_answers(saved, tiny_tokenizer, tmp_path):
     from huggingface_hub import ModelCard, ModelCardData
