@@ -13,8 +13,9 @@ Systems, each in a fresh process (so that peak memory is its own), one after the
   (no vocabulary projection for padding or unlabelled positions, one embedding matrix for encoder, decoder and output,
   one encoder for both tasks);
 - "ours, trimmed": the same plus the trimmed vocabulary (`--trim_vocab` of train.py);
-- "ours, recipe": this project's training recipe (train.py's defaults): trimmed vocabulary, length-grouped batches of
-  the same examples (`multitask_bert.sampling.shuffled_batches`, as training does) and, on GPU, bf16 autocast;
+- "ours, recipe": this project's training recipe (`recipes/*.yaml`; train.py's defaults but `--trim_vocab`): trimmed
+  vocabulary, length-grouped batches of the same examples (`multitask_bert.sampling.shuffled_batches`, as training
+  does) and, on GPU, bf16 autocast;
 - with `--cpu_settings` (CPU presets), what a CPU run can turn on: "peers, bf16" and "ours, recipe, bf16"
   (bf16 autocast: fast where the CPU has AMX matrix units), and "ours, recipe, bf16, kept memory", whose process
   runs with glibc's allocator told to keep freed memory (`KEPT_MEMORY`): without it, every tensor over 32 MB (the

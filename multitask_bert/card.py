@@ -20,10 +20,10 @@ from .sources import shown
 from .tasks import TASKS
 
 TEMPLATE = ROOT / "model_card.md"
-# The card's widget examples, and how their outputs are made: the demo page's settings, so that the Space shows what
-# the card shows.
+# The card's widget examples, and how their outputs are made: the demo page's settings (its 64-token cap; the beams
+# and the rest of the model's generation_config), so that the Space shows what the card shows.
 WIDGET_TEXTS = ["The film was wonderful.", "Where is the railway station?"]
-WIDGET_GENERATION = {"num_beams": 4, "max_new_tokens": 64}
+WIDGET_GENERATION = {"max_new_tokens": 64}
 PIPELINE_TAG = "translation"  # the Hub widget the card's examples fill (the multi-task pipeline answers both tasks)
 
 

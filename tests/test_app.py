@@ -13,9 +13,10 @@ import pytest
 from conftest import ENGLISH, free_port
 from playwright.sync_api import sync_playwright
 from test_space import requirement_names, run_with_only
-from transformers import pipeline
+from transformers import AutoModel, AutoTokenizer, pipeline
 
 import app
+from multitask_bert.card import WIDGET_TEXTS, record_widget_outputs
 from multitask_bert.space import write_space
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -181,6 +182,19 @@ def test_a_lora_runs_folder_is_refused_before_the_model_loads(saved, monkeypatch
     monkeypatch.setattr(app, "pipeline", lambda **kwargs: pytest.fail("the model was loaded"))
     with pytest.raises(ValueError, match=r"holds LoRA adapters \(translation\): the demo page runs plain models"):
         app.build_demo(str(saved))
+
+
+def test_the_cards_widget_shows_what_the_page_answers(saved):
+    """The card records the widget's answers with the page's settings: its 64-token cap and the model's own beams (a
+    greedy model here), not a beam count of the card's own."""
+    settings = json.loads((saved / "generation_config.json").read_text())
+    (saved / "generation_config.json").write_text(json.dumps({**settings, "num_beams": 1}))
+    model = AutoModel.from_pretrained(saved, trust_remote_code=True)
+    recorded = record_widget_outputs(model, AutoTokenizer.from_pretrained(saved))
+    analyse = app.make_analyse(pipeline(model=str(saved), trust_remote_code=True), None, 64, app.MAX_CHARS)
+    assert [r["translation"] for r in recorded] == [analyse(text)[1] for text in WIDGET_TEXTS]
+    beamed = pipeline(model=str(saved), trust_remote_code=True)(WIDGET_TEXTS, num_beams=4, max_new_tokens=64)
+    assert [r["translation"] for r in recorded] != [r["translation"] for r in beamed]  # the beams make a difference
 
 
 def test_a_revision_beside_a_local_folder_is_refused_before_the_model_loads(saved, monkeypatch):
