@@ -10,6 +10,7 @@ Hub-ready folder with its model card, prints a table of results and can push the
 """
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -41,7 +42,7 @@ from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, check_same_base, merge_task_adapter, trainable_parameters
-from multitask_bert.run_layout import RunLayout, check_model, first_line, hub_load_error, is_local
+from multitask_bert.run_layout import RUN_ARGUMENTS, RunLayout, check_model, first_line, hub_load_error, is_local
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
 from multitask_bert.tasks import TASKS
@@ -347,6 +348,64 @@ def resume_checkpoint(training_args) -> str | None:
     return checkpoint
 
 
+# What a resumed run must share with the run that saved the checkpoint: its model, its data and the order and make of
+# its batches, its optimisation. Free to change: the length of training, evaluation, saving, logging, the output folder.
+RESUME_FIXED = {
+    "model": (
+        *("base_model", "model_name_or_path", "model_revision", "decoder_layers", "classifier_pooling"),
+        *("sentiment_labels", "trim_vocab", "freeze_encoder", "lora", "lora_r", "lora_alpha", "lora_dropout"),
+    ),
+    "training": (
+        *("seed", "data_seed", "per_device_train_batch_size", "gradient_accumulation_steps", "task_sampling"),
+        *("sampling_temperature", "train_sampling_strategy", "sentiment_loss_weight", "translation_loss_weight"),
+        *("learning_rate", "fresh_learning_rate", "decoder_learning_rate", "weight_decay", "lr_scheduler_type"),
+        *("warmup_steps", "label_smoothing_factor", "bf16", "optim"),
+    ),
+}
+SCORING_ONLY = ("validation", "test", "max_eval_samples", "preprocessing_num_workers")  # data options of no batch
+
+
+def run_arguments(model_args, data_args, training_args) -> dict:
+    """The options a resume must share with the run (`RESUME_FIXED`, and the training data's), as JSON values; local
+    files by their absolute paths, so that a resume from another directory compares the same files."""
+
+    def plain(name: str, value):
+        if isinstance(value, list):
+            return [plain(name, v) for v in value]
+        located = name.endswith("_train") or name in ("base_model", "model_name_or_path")
+        if located and isinstance(value, str) and value and Path(value).exists():
+            return str(Path(value).resolve())
+        return value if isinstance(value, (int, float, bool, type(None))) else str(value)
+
+    names = [(model_args, n) for n in RESUME_FIXED["model"]] + [(training_args, n) for n in RESUME_FIXED["training"]]
+    data = [f.name for f in dataclasses.fields(data_args) if not any(part in f.name for part in SCORING_ONLY)]
+    if data_args.max_train_samples is None:  # which rows a cap keeps: no cap on the training data, no difference
+        data.remove("samples_from")
+    names += [(data_args, n) for n in data]
+    return {name: plain(name, getattr(group, name)) for group, name in names}
+
+
+def check_resume_arguments(checkpoint: str, arguments: dict) -> None:
+    """A resume continues the checkpoint's run: other data, batches, model or optimisation would make a model
+    neither run describes, under the first run's card. Refused, naming each difference."""
+    path = Path(checkpoint) / RUN_ARGUMENTS
+    if not path.is_file():
+        logger.warning(
+            "%s has no %s (an older checkpoint): the resume is not checked against its run", checkpoint, path.name
+        )
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    differ = [
+        f"--{name} {saved.get(name)!r} -> {value!r}" for name, value in arguments.items() if saved.get(name) != value
+    ]
+    if differ:
+        raise ValueError(
+            f"--resume_from_checkpoint {checkpoint} continues a run with other options ({'; '.join(differ)}): resume "
+            "with that run's options (the length of training, evaluation, saving and logging may change), or start "
+            "a new run without --resume_from_checkpoint"
+        )
+
+
 def resumes_here(checkpoint: str | None, output_dir: str | os.PathLike) -> bool:
     """Whether the run resumes one of its output folder's own checkpoints (and so continues that folder's run)."""
     return bool(checkpoint) and final_path(checkpoint).parent == final_path(output_dir)
@@ -407,6 +466,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
     checkpoint = resume_checkpoint(training_args)
     check_output_dir(training_args, checkpoint, model_args.lora)
+    arguments = run_arguments(model_args, data_args, training_args)
+    if checkpoint:
+        check_resume_arguments(checkpoint, arguments)
     if training_args.overwrite_output_dir and not resumes_here(checkpoint, training_args.output_dir):
         clear_earlier_run(training_args)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
@@ -437,6 +499,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         processing_class=tokenizer,
         data_collator=MultitaskCollator(tokenizer, model),
         lora_base=str(run.lora_base) if model_args.lora else None,
+        run_arguments=arguments,
     )
     shares = task_shares(
         train_set, training_args.train_batch_size, training_args.task_sampling, training_args.sampling_temperature

@@ -5,6 +5,8 @@
     <output_dir>/merged-<task>/                        a LoRA run: a plain model with that task's adapter merged in
     <output_dir>/.lora-base.partial/                   a LoRA run in progress: its base, saved before training
     <output_dir>/checkpoint-N/                         Trainer's checkpoints, laid out as the run's folder
+    <output_dir>/checkpoint-N/run_arguments.json       the options that fix the run's model and batches (a resume
+                                                       is checked against them)
 
 Every save and load of a run's folder goes through `RunLayout`.
 """
@@ -18,6 +20,7 @@ from .tasks import TASKS
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_CONFIG = "config.json"  # written last: a folder with it holds a complete model
+RUN_ARGUMENTS = "run_arguments.json"  # in a checkpoint: what a resume must share with the run that saved it
 MODEL_TYPE = "multitask-bert"  # the config's model_type (configuration_multitask.MultitaskBertConfig)
 
 

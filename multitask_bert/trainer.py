@@ -41,7 +41,7 @@ from .atomic import atomic_contents, atomic_file, move_into_place, retire
 from .build import is_decoder, is_fresh
 from .data import EvalSet
 from .evaluation import Predictions, SetResult, combined_score, metric_key, metric_keys, predict_rows, score_set
-from .run_layout import RunLayout
+from .run_layout import RUN_ARGUMENTS, RunLayout
 from .sampling import MultitaskBatchSampler, MultitaskDataset, Sampling
 from .tasks import TASKS, is_lower_better
 
@@ -322,9 +322,10 @@ class MultitaskTrainer(Seq2SeqTrainer):
     task's metrics.
     """
 
-    def __init__(self, *args, lora_base: str | None = None, **kwargs):
+    def __init__(self, *args, lora_base: str | None = None, run_arguments: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lora_base = lora_base  # a LoRA run's frozen base model, saved aside; the final folder takes it in
+        self.run_arguments = run_arguments  # saved in each checkpoint: what a resume must share with this run
         self._staging: str | None = None  # where Trainer writes the checkpoint being saved
         self._run_metrics: dict[str, dict[str, float]] = {}  # what save_metrics wrote in this run, per split
         # Each batch's loss is the mean over its own task (a sentence for sentiment, a token for translation); the
@@ -526,6 +527,9 @@ class MultitaskTrainer(Seq2SeqTrainer):
             self.state.best_model_checkpoint = final
         if self.args.should_save:
             self._write_state(os.path.join(staged, "trainer_state.json"))  # with the best checkpoint's final path
+            if self.run_arguments is not None:
+                with open(os.path.join(staged, RUN_ARGUMENTS), "w", encoding="utf-8") as f:  # staged: whole or absent
+                    json.dump(self.run_arguments, f, indent=2, sort_keys=True)
             move_into_place(staged, final)
             shutil.rmtree(staging, ignore_errors=True)
             self._rotate(run_dir)

@@ -317,6 +317,28 @@ def test_resume_from_an_intact_checkpoint(checkpointed_run, tiny_bert_dir, tmp_p
     assert (out / "config.json").is_file() and (out / "checkpoint-12").is_dir()
 
 
+@pytest.mark.parametrize(
+    "changed, message",
+    [
+        (["--max_train_samples", "20"], "--max_train_samples 24 -> 20"),
+        (["--seed", "7"], "--seed 42 -> 7"),
+        (["--learning_rate", "5e-3"], "--learning_rate 0.001 -> 0.005"),
+        (["--sentiment_train", "none"], "--sentiment_train \\['.*sentiment_train.jsonl'\\] -> None"),
+        (["--task_sampling", "round_robin"], "--task_sampling 'proportional' -> 'round_robin'"),
+    ],
+)
+def test_a_resume_with_other_data_batches_or_optimisation_is_refused(
+    checkpointed_run, tiny_bert_dir, tmp_path, monkeypatch, changed, message
+):
+    """A resume continues its checkpoint's run: other data, batches or rates would make a model neither run
+    describes (the README promises the uninterrupted run's data order and weights). Said before the model loads."""
+    checkpoint = checkpointed_run / "checkpoint-6"
+    monkeypatch.setattr(train, "load_model", lambda model_args: pytest.fail("the model was loaded before the check"))
+    args = tiny_train_args(tiny_bert_dir, tmp_path / "out", *CHECKPOINTS, "--resume_from_checkpoint", str(checkpoint))
+    with pytest.raises(ValueError, match=f"continues a run with other options \\({message}\\): resume with that"):
+        train.main([*args, *changed])
+
+
 def test_resuming_a_run_that_finished_training_trains_no_further_step(checkpointed_run, tiny_bert_dir, tmp_path):
     # stopped after its last checkpoint (in the final evaluation or save), mid-epoch: resumed, it only finishes
     out = tmp_path / "out"

@@ -3,11 +3,12 @@
 import ast
 import json
 import re
+import shutil
 
 import pytest
 import torch
 from conftest import ENGLISH, resume_train_args, tiny_train_args
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import train
@@ -132,11 +133,10 @@ def test_lora_runs_card_loads_the_adapters_not_the_bare_base(lora_run, capsys):
 
 def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
     lora = ["--lora", "--lora_r", "4"]
-    train.main(resume_train_args(tiny_bert_dir, tmp_path / "straight", *lora))
+    base = shutil.copytree(tiny_bert_dir, tmp_path / "base")  # a Hub base, which may change between kill and resume
+    train.main(resume_train_args(base, tmp_path / "straight", *lora))
     checkpoint = tmp_path / "straight" / "checkpoint-9"  # inside the second epoch
-    train.main(
-        resume_train_args(tiny_bert_dir, tmp_path / "resumed", *lora, "--resume_from_checkpoint", str(checkpoint))
-    )
+    train.main(resume_train_args(base, tmp_path / "resumed", *lora, "--resume_from_checkpoint", str(checkpoint)))
     for task in ("sentiment", "translation"):
         a = load_file(RunLayout(tmp_path / "straight").adapter_weights(task))
         b = load_file(RunLayout(tmp_path / "resumed").adapter_weights(task))
@@ -145,8 +145,9 @@ def test_lora_run_resumes_to_the_same_adapters(tiny_bert_dir, tmp_path):
         for key in a:
             torch.testing.assert_close(b[key], a[key], atol=1e-6, rtol=1e-5, msg=key)
         assert any(not torch.equal(start[k], b[k]) for k in start)  # it trained on after the checkpoint
-    # another base (here: another seed, so other fresh cross-attention weights) is refused before any training
-    other = [*lora, "--seed", "7", "--resume_from_checkpoint", str(checkpoint)]
+    # the base changed since (the same options): refused before any training, naming what differs
+    weights = load_file(base / "model.safetensors")
+    save_file({name: tensor + 0.01 for name, tensor in weights.items()}, base / "model.safetensors")
     with pytest.raises(ValueError, match=r"holds LoRA adapters trained on the base saved in .*straight, and this run"):
-        train.main(resume_train_args(tiny_bert_dir, tmp_path / "other", *other))
+        train.main(resume_train_args(base, tmp_path / "other", *lora, "--resume_from_checkpoint", str(checkpoint)))
     assert not (tmp_path / "other").exists()
