@@ -304,11 +304,18 @@ def training_procedure(
         rate += f" ({', '.join(others)})"
     if training_args.label_smoothing_factor:  # kept in config.label_smoothing: the model's loss goes on smoothing
         rate += f", translation loss smoothed by {training_args.label_smoothing_factor:g} (`config.label_smoothing`)"
+    batch = f"batch {training_args.per_device_train_batch_size}"
+    processes, accumulation = training_args.world_size, training_args.gradient_accumulation_steps
+    if processes > 1 or accumulation > 1:  # a step's examples: the batch times processes times accumulated batches
+        parts = [f"{processes} processes"] * (processes > 1) + [f"{accumulation} accumulated"] * (accumulation > 1)
+        total = training_args.train_batch_size * processes * accumulation
+        batch += f" per device × {' × '.join(parts)} = {total} per step"
+    else:
+        batch += " per device"
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "
-        f"{length}, batch {training_args.per_device_train_batch_size} per device, "
-        f"{rate}, seed {training_args.seed}; {trained}."
+        f"{length}, {batch}, {rate}, seed {training_args.seed}; {trained}."
     )
 
 

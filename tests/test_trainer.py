@@ -213,6 +213,16 @@ def test_card_names_the_run_length_that_trainer_used(tmp_path, limit, expected):
     assert f"{expected} (the weights of its best checkpoint: step 1,700), batch" in best
 
 
+def test_card_names_the_examples_of_a_step(tmp_path):
+    """Per device alone hides what a step sees with accumulation (or several processes: the same product)."""
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4)
+    assert ", batch 4 per device, " in training_procedure(args, {}, lora_r=None)
+    args = MultitaskTrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=4, gradient_accumulation_steps=3
+    )
+    assert ", batch 4 per device × 3 accumulated = 12 per step, " in training_procedure(args, {}, lora_r=None)
+
+
 def test_card_results_table_says_how_many_rows_each_figure_counts():
     table = results_table(
         [result("sst2", "sentiment", {"accuracy": 0.9}), result("news", "translation", {"chrfpp": 20})]
