@@ -38,7 +38,7 @@ from multitask_bert.card import add_eval_results, eval_results
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
 from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
-from multitask_bert.tasks import TASKS
+from multitask_bert.tasks import TASKS, UNTRAINED_WHY, untrained_tasks
 
 SOURCE_LENGTH = 128  # training's --max_source_length default
 GROUP_MISSING = "(missing)"  # how a row without a group value is counted
@@ -357,6 +357,12 @@ def load_model(args):
         raise hub_load_error(args.model, err) from err
     if not hasattr(config, "check_tokenizer"):
         raise ValueError(f"{args.model} is not a multitask-bert model (its config is a {type(config).__name__})")
+    untrained = untrained_tasks(config, [task for task in TASKS if getattr(args.data, f"{task}_test")])
+    if untrained:
+        raise ValueError(
+            f"--{untrained[0]}_test: {args.model} has no trained {untrained[0]} head ({UNTRAINED_WHY}): leave its "
+            "test sets out"
+        )
     tokenizer = AutoTokenizer.from_pretrained(args.model, **hub)
     config.check_tokenizer(tokenizer)
     if args.max_source_length is None:  # known now: the default within the model's positions, for every set

@@ -32,6 +32,7 @@ from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.build import check_lengths
 from multitask_bert.run_layout import check_model, hub_load_error, is_local
 from multitask_bert.tables import Row, read_table
+from multitask_bert.tasks import TASKS, UNTRAINED_WHY, untrained_tasks
 
 SHOWN_ERRORS = 5  # failed rows named on standard error; the output file has them all
 # json.dumps leaves these raw inside strings (valid JSON; it escapes the other control characters), yet
@@ -192,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         raise hub_load_error(args.model, err) from err
     check_lengths(pipe.model.config, [("max_new_tokens", args.max_new_tokens, "decoder")])  # before any row is written
+    untrained = untrained_tasks(pipe.model.config, list(TASKS) if args.task == "both" else [args.task])
+    if untrained:
+        trained = [task for task in TASKS if task not in untrained_tasks(pipe.model.config, [task])]
+        raise ValueError(
+            f"--task {args.task}: {args.model} has no trained {' or '.join(untrained)} head ({UNTRAINED_WHY})"
+            + (f": give --task {trained[0]}" if trained else "")
+        )
     errors = row_errors(items, pipe.tokenizer, pipe.model.config.encoder.max_position_embeddings)
     if args.output is None:
         predict(args, pipe, items, errors, sys.stdout)

@@ -45,7 +45,7 @@ from multitask_bert.lora import add_task_adapters, check_same_base, merge_task_a
 from multitask_bert.run_layout import RUN_ARGUMENTS, RunLayout, check_model, first_line, hub_load_error, is_local
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
-from multitask_bert.tasks import TASKS
+from multitask_bert.tasks import TASKS, untrained_tasks
 from multitask_bert.trainer import (
     MultitaskCollator,
     MultitaskTrainer,
@@ -485,6 +485,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model, tokenizer = load_model(model_args)
     check_training_lengths(model.config, data_args, training_args)
     data, model, tokenizer = load_data(data_args, training_args, model_args, model, tokenizer)
+    model.config.trained_tasks = trained_tasks(model.config, data_args, training_args, model_args.model_name_or_path)
     train_set = MultitaskDataset(data.train, data.source_weights())
     if model_args.lora:
         model = with_adapters(model, tokenizer, model_args, training_args, run, checkpoint)
@@ -530,6 +531,16 @@ def load_data(data_args, training_args, model_args, model, tokenizer):
         with training_args.main_process_first(desc="tokenizing the data with the trimmed vocabulary"):
             data = tokenize_task_data(rows, data_args, tokenizer)
     return data, model, tokenizer
+
+
+def trained_tasks(config, data_args, training_args, continued: str | None) -> list[str] | None:
+    """The tasks whose heads the saved model will have trained (`config.trained_tasks`; None: every task): this run's,
+    those with training data and a loss weight above 0, and those the model it continues had. The pipeline refuses
+    to answer for the others, whose heads are as the warm start left them."""
+    trained = {t for t in TASKS if data_args.sources(t, "train") and training_args.loss_weight(t) > 0}
+    before = set() if not continued else set(TASKS if config.trained_tasks is None else config.trained_tasks)
+    tasks = [task for task in TASKS if task in trained | before]
+    return None if len(tasks) == len(TASKS) else tasks
 
 
 def with_adapters(model, tokenizer, model_args, training_args, run: RunLayout, checkpoint: str | None):
@@ -662,8 +673,9 @@ def check_extras(model_args, data_args, training_args, push: bool) -> None:
 def widget_outputs(model_args, trainer) -> list[dict] | None:
     """What the trained model gives for the card's widget texts. None for a LoRA run: its folder loads as the frozen
     base (the adapters come through multitask_bert.lora.load_task_adapters), so the outputs of the adapters are not
-    what the folder, its pipeline or a Space on it gives; the card then lists the texts without outputs."""
-    if model_args.lora:
+    what the folder, its pipeline or a Space on it gives; the card then lists the texts without outputs. None too for
+    a model with an untrained head, which the pipeline refuses to run."""
+    if model_args.lora or untrained_tasks(trainer.model.config, list(TASKS)):
         return None
     return record_widget_outputs(trainer.model, trainer.processing_class)
 
@@ -705,7 +717,10 @@ def finish(
     )
     if model_args.merge_adapter:
         merged_dir = str(RunLayout(out).merged(model_args.merge_adapter))
-        save_model(merge_task_adapter(trainer.model, model_args.merge_adapter), trainer.processing_class, merged_dir)
+        merged = merge_task_adapter(trainer.model, model_args.merge_adapter)
+        # the other task's head is the base's: the export serves its task alone, where the run trained it
+        merged.config.trained_tasks = [t for t in [model_args.merge_adapter] if not untrained_tasks(merged.config, [t])]
+        save_model(merged, trainer.processing_class, merged_dir)
         write_model_requirements(merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)
     signed = signatures(results)

@@ -200,6 +200,16 @@ TRANSLATION = Task(
 TASKS: dict[str, Task] = {task.name: task for task in (SENTIMENT, TRANSLATION)}
 
 
+def untrained_tasks(config, tasks: Sequence[str]) -> list[str]:
+    """Those of `tasks` whose heads the model never trained (`config.trained_tasks`: None, or absent in a folder saved
+    before it existed, means every task was trained)."""
+    trained = getattr(config, "trained_tasks", None)
+    return [] if trained is None else [task for task in tasks if task not in trained]
+
+
+UNTRAINED_WHY = "a one-task run, or a LoRA run's merged-<task> export: its head is as the warm start left it"
+
+
 def metric_scale(metric: str) -> float | None:
     """The factor that puts a metric of any task on one 0-100 scale; None for a name no task scores."""
     return next((t.scale for t in TASKS.values() if metric in t.card.metrics), None)

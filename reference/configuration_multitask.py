@@ -11,6 +11,7 @@ from transformers import BertConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 DEFAULT_ID2LABEL = {0: "negative", 1: "positive"}
+TASK_NAMES = ("sentiment", "translation")
 
 # Written into config.json so that the three Auto classes find the code saved next to the weights.
 AUTO_MAP = {
@@ -66,6 +67,10 @@ class MultitaskBertConfig(PreTrainedConfig):
             Dropout before the sentiment classifier; the encoder's `hidden_dropout_prob` when `None`.
         label_smoothing (`float`, defaults to 0.0):
             Label smoothing of the translation loss.
+        trained_tasks (`list[str]`, *optional*):
+            The tasks whose heads were trained ("sentiment", "translation"); `None`: both. A model trained on one task
+            only (a run without the other's data, a LoRA run's `merged-<task>` export) names it: the other head is
+            untrained, and the pipeline refuses to answer for it instead of giving random outputs.
         id2label / label2id:
             Sentiment classes; `{0: "negative", 1: "positive"}` by default. Any other label set is allowed, the two maps
             must agree.
@@ -86,6 +91,7 @@ class MultitaskBertConfig(PreTrainedConfig):
     classifier_pooling: Literal["mean", "cls"] = "mean"
     classifier_dropout: float | None = None
     label_smoothing: float = 0.0
+    trained_tasks: list[str] | None = None
     pad_token_id: int | None = 1
     bos_token_id: int | None = 0
     eos_token_id: int | None = 2
@@ -152,6 +158,8 @@ class MultitaskBertConfig(PreTrainedConfig):
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.trained_tasks is not None and not set(self.trained_tasks) <= set(TASK_NAMES):
+            raise ValueError(f"trained_tasks must name tasks among {TASK_NAMES}, got {self.trained_tasks}")
         for name, sub in (("encoder", enc), ("decoder", dec)):
             if sub.num_hidden_layers < 1:
                 raise ValueError(f"{name}.num_hidden_layers must be at least 1, got {sub.num_hidden_layers}")

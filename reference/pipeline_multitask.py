@@ -46,7 +46,9 @@ class MultitaskPipeline(Pipeline):
         # A folder without tokenizer.json loads a 5-token stub tokenizer (every word <unk>) without any error; the
         # check turns that, and a tokenizer from another model, into an error before the first prediction.
         model.config.check_tokenizer(tokenizer)
+        self._ready = False  # Pipeline.__init__ sanitizes the construction's arguments: no call asks for a task yet
         super().__init__(model, tokenizer, *args, **kwargs)
+        self._ready = True
 
     def _sanitize_parameters(self, tasks=None, max_length=None, top_k="", **generate_kwargs):
         # top_k="" (not given) keeps the result to the best class, as the text-classification pipeline does
@@ -72,6 +74,19 @@ class MultitaskPipeline(Pipeline):
             if tasks not in TASK_CHOICES:
                 raise ValueError(f"tasks must be one of {TASK_CHOICES}, got {tasks!r}")
             forward["tasks"] = tasks
+        # a head that was never trained answers at random: a call asking for it is refused, not answered
+        trained = getattr(self.model.config, "trained_tasks", None)  # None (or a config saved before it): every task
+        asked = tasks or getattr(self, "_forward_params", {}).get(
+            "tasks", "both"
+        )  # the call's, the construction's, both
+        asked = TASK_CHOICES[1:] if asked == "both" else (asked,)
+        untrained = [task for task in asked if trained is not None and task not in trained]
+        if untrained and self._ready:
+            raise ValueError(
+                f"this model's {' and '.join(untrained)} head was not trained (it was trained for "
+                f"{' and '.join(trained) or 'no task'}: a one-task run, or a LoRA run's merged-<task> export)"
+                + (f": ask tasks={trained[0]!r}" if trained else "")
+            )
         if top_k != "":
             if tasks == "translation":
                 raise ValueError("top_k ranks the sentiment classes, which tasks='translation' does not compute")

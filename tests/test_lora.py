@@ -88,6 +88,10 @@ def test_saved_adapters_serve_both_tasks_and_merge_for_export(lora_run):
     assert RunLayout(lora_run).adapters() == ["sentiment", "translation"] and RunLayout(lora_run).holds_model()
     for folder in (lora_run, RunLayout(lora_run).merged("translation")):  # the base was saved before the trainer
         assert json.loads((folder / "config.json").read_text())["label_smoothing"] == 0.1, folder
+    # the folder (base and adapters) serves both tasks, the merged export its own alone (the other head is the base's)
+    assert json.loads((lora_run / "config.json").read_text())["trained_tasks"] is None
+    merged = json.loads((RunLayout(lora_run).merged("translation") / "config.json").read_text())
+    assert merged["trained_tasks"] == ["translation"]
     model = load_task_adapters(str(lora_run))
     tokenizer = AutoTokenizer.from_pretrained(lora_run, trust_remote_code=True)
     batch = tokenizer(ENGLISH, padding=True, return_tensors="pt")

@@ -4,9 +4,11 @@ import json
 
 import pytest
 import torch
-from conftest import ENGLISH
+from conftest import DEMO_DATA, ENGLISH
 from transformers import pipeline
 
+import app
+import evaluate_model
 import predict
 
 
@@ -146,3 +148,38 @@ def test_an_input_length_beyond_the_encoder_is_refused_before_any_text_runs(save
     pipe = pipeline(model=str(saved), trust_remote_code=True)
     with pytest.raises(ValueError, match="max_length 65 is more than the encoder's 64 positions"):
         pipe(ENGLISH[0], max_length=65)
+
+
+@pytest.fixture
+def translation_only(saved):
+    """A saved model that names translation as its only trained task (a one-task run, a LoRA run's merged export)."""
+    config = json.loads((saved / "config.json").read_text())
+    (saved / "config.json").write_text(json.dumps({**config, "trained_tasks": ["translation"]}))
+    return saved
+
+
+def test_an_untrained_head_is_refused_not_shown(translation_only, tmp_path):
+    """Its answers would be random: the pipeline, predict.py, evaluate_model.py and the demo page refuse it by name,
+    and the trained task still answers."""
+    pipe = pipeline(model=str(translation_only), trust_remote_code=True)
+    with pytest.raises(ValueError, match="model's sentiment head was not trained .*: ask tasks='translation'"):
+        pipe("The film was wonderful.")
+    with pytest.raises(ValueError, match="sentiment head was not trained"):
+        pipe("The film was wonderful.", tasks="sentiment")
+    assert set(pipe("The film was wonderful.", tasks="translation", max_new_tokens=3)) == {"translation"}
+    chosen = pipeline(model=str(translation_only), trust_remote_code=True, tasks="translation", max_new_tokens=3)
+    assert set(chosen("The film was wonderful.")) == {"translation"}  # the task chosen when the pipeline was made
+    translate = pipeline("translation", model=str(translation_only), trust_remote_code=True)
+    assert "translation_text" in translate("The film was wonderful.", max_new_tokens=3)[0]
+
+    with pytest.raises(ValueError, match="--task both: .* has no trained sentiment head .*: give --task translation"):
+        predict.main(["--model", str(translation_only), "--text", "hello"])
+    predict.main(
+        ["--model", str(translation_only), "--text", "hello", "--task", "translation", "--max_new_tokens", "2"]
+    )
+    with pytest.raises(ValueError, match="--sentiment_test: .* has no trained sentiment head"):
+        evaluate_model.main(
+            ["--model", str(translation_only), "--sentiment_test", str(DEMO_DATA / "sentiment_validation.jsonl")]
+        )
+    with pytest.raises(ValueError, match="the demo page shows sentiment and translation, and .* translation only"):
+        app.build_demo(str(translation_only))

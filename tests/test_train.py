@@ -297,6 +297,21 @@ def test_one_validation_set_still_chooses_the_best_checkpoint(tiny_bert_dir, tmp
     assert metrics["eval_combined"] == pytest.approx(100 * metrics["eval_sentiment_validation_accuracy"])
 
 
+def test_the_saved_config_names_the_tasks_the_model_trained(tiny_bert_dir, tmp_path):
+    """A run without a task's data (or with its loss weight 0) leaves that head untrained: the config says so, and the
+    pipeline refuses it; continuing the model on the other task's data trains both."""
+
+    def trained(folder):
+        return json.loads((folder / "config.json").read_text())["trained_tasks"]
+
+    train.main(tiny_train_args(tiny_bert_dir, tmp_path / "one", "--sentiment_train", "none"))
+    assert trained(tmp_path / "one") == ["translation"]
+    train.main(tiny_train_args(tiny_bert_dir, tmp_path / "zero", "--translation_loss_weight", "0"))
+    assert trained(tmp_path / "zero") == ["sentiment"]
+    train.main(continue_train_args(tmp_path / "one", tmp_path / "both", "--translation_train", "none"))
+    assert trained(tmp_path / "both") is None
+
+
 def test_recipe_file_with_command_line_overrides(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
