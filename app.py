@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import gradio as gr
-from transformers import pipeline
+from transformers import AutoConfig, pipeline
 
 EXAMPLES = ["The film was wonderful and the actors were superb.", "Where is the railway station?"]
 # A public page must not let one request tie up the model: longer text is refused before the model runs.
@@ -91,13 +91,14 @@ def build_demo(
     check_plain_model(model)
     if revision and Path(model).expanduser().is_dir():  # else shown on the page as pinning a folder it does not pin
         raise ValueError(f"a revision pins a Hub commit, and {model} is a local folder: drop the revision")
-    pipe = pipeline(model=model, trust_remote_code=True, revision=revision)
-    trained = getattr(pipe.model.config, "trained_tasks", None)  # None: every task (so in folders saved before it)
-    if trained is not None and len(trained) < 2:
+    config = AutoConfig.from_pretrained(model, trust_remote_code=True, revision=revision)
+    trained = getattr(config, "trained_tasks", None)  # None: every task (so in folders saved before it)
+    if trained is not None and not {"sentiment", "translation"} <= set(trained):  # before the weights load
         raise ValueError(
             f"the demo page shows sentiment and translation, and {model} was trained for "
             f"{' and '.join(trained) or 'no task'} only (a one-task run, or a LoRA run's merged-<task> export)"
         )
+    pipe = pipeline(model=model, config=config, trust_remote_code=True, revision=revision)
     positions = pipe.model.config.decoder.max_position_embeddings
     if max_new_tokens > positions:  # else every long enough answer would fail, after the page is up
         raise ValueError(f"max_new_tokens {max_new_tokens} is more than the decoder's {positions} positions")

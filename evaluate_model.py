@@ -37,7 +37,7 @@ from multitask_bert.build import check_lengths
 from multitask_bert.card import add_eval_results, eval_results
 from multitask_bert.data import DataArguments, EvalSet, column_options, load_task_data, task_options
 from multitask_bert.evaluation import SetResult, metric_keys, predict_rows, score_set, signatures
-from multitask_bert.run_layout import RunLayout, check_model, hub_load_error, is_local
+from multitask_bert.run_layout import RunLayout, check_model, is_local, load_named
 from multitask_bert.tasks import TASKS, UNTRAINED_WHY, untrained_tasks
 
 SOURCE_LENGTH = 128  # training's --max_source_length default
@@ -349,12 +349,7 @@ def load_model(args):
     """The tokenizer and config first (cheap, and the data needs the tokenizer), then the test sets, then the weights:
     a bad file or column stops the run before the model is loaded."""
     hub = {"revision": args.revision, "trust_remote_code": True}
-    try:
-        config = AutoConfig.from_pretrained(args.model, **hub)
-    except (OSError, ValueError) as err:
-        if is_local(args.model):  # a folder check_model passed: its own error says what is wrong in it
-            raise
-        raise hub_load_error(args.model, err) from err
+    config = load_named(lambda: AutoConfig.from_pretrained(args.model, **hub), args.model)
     if not hasattr(config, "check_tokenizer"):
         raise ValueError(f"{args.model} is not a multitask-bert model (its config is a {type(config).__name__})")
     untrained = untrained_tasks(config, [task for task in TASKS if getattr(args.data, f"{task}_test")])

@@ -129,6 +129,22 @@ class MultitaskBertPreTrainedModel(PreTrainedModel):
             init.zeros_(module.token_type_ids)
 
 
+def default_generation_config(config: MultitaskBertConfig) -> GenerationConfig:
+    """The translation's settings of a model that has no saved ones (a fresh model, a folder without
+    generation_config.json)."""
+    return GenerationConfig(
+        decoder_start_token_id=config.decoder_start_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
+        # never a target after the start (see `strip_decoder_start`); early in training the tied output layer would
+        # otherwise echo the start token forever
+        suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
+        num_beams=4,
+        max_new_tokens=min(128, config.decoder.max_position_embeddings),  # what `generate` accepts
+    )
+
+
 class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
     """The full multi-task model: both heads on the shared encoder. `generate()` translates.
 
@@ -154,17 +170,7 @@ class MultitaskBertModel(MultitaskBertPreTrainedModel, GenerationMixin):
             sub_config._attn_implementation = getattr(self, name).config._attn_implementation
             getattr(self, name).config = sub_config
         # every view keeps the translation's settings: the sentiment view saves them too (its `save_pretrained`)
-        self.generation_config = GenerationConfig(
-            decoder_start_token_id=config.decoder_start_token_id,
-            bos_token_id=config.bos_token_id,
-            eos_token_id=config.eos_token_id,
-            pad_token_id=config.pad_token_id,
-            # never a target after the start (see `strip_decoder_start`); early in training the tied output
-            # layer would otherwise echo the start token forever
-            suppress_tokens=sorted({config.decoder_start_token_id, config.pad_token_id}),
-            num_beams=4,
-            max_new_tokens=min(128, config.decoder.max_position_embeddings),  # what `generate` accepts
-        )
+        self.generation_config = default_generation_config(config)
         self.post_init()
 
     def get_encoder(self, modality=None):

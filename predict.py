@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
 from tqdm.auto import tqdm
-from transformers import HfArgumentParser, pipeline
+from transformers import AutoConfig, HfArgumentParser, pipeline
 
 from multitask_bert.atomic import atomic_file, same_file
 from multitask_bert.build import check_lengths
-from multitask_bert.run_layout import check_model, hub_load_error, is_local
+from multitask_bert.run_layout import check_model, load_named
 from multitask_bert.tables import Row, read_table
 from multitask_bert.tasks import TASKS, UNTRAINED_WHY, untrained_tasks
 
@@ -186,20 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     """Predict every row; returns the number of rows with an error."""
     (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv)
     items = read_items(args)  # a bad input file stops the run before the model is loaded
-    try:
-        pipe = pipeline(model=args.model, trust_remote_code=True, revision=args.revision)
-    except (OSError, ValueError) as err:
-        if is_local(args.model):  # a folder check_model passed: its own error says what is wrong in it
-            raise
-        raise hub_load_error(args.model, err) from err
-    check_lengths(pipe.model.config, [("max_new_tokens", args.max_new_tokens, "decoder")])  # before any row is written
-    untrained = untrained_tasks(pipe.model.config, list(TASKS) if args.task == "both" else [args.task])
-    if untrained:
-        trained = [task for task in TASKS if task not in untrained_tasks(pipe.model.config, [task])]
+    config = load_named(
+        lambda: AutoConfig.from_pretrained(args.model, revision=args.revision, trust_remote_code=True), args.model
+    )
+    untrained = untrained_tasks(config, list(TASKS) if args.task == "both" else [args.task])
+    if untrained:  # before the weights load
+        trained = [task for task in config.trained_tasks if task not in untrained]
         raise ValueError(
             f"--task {args.task}: {args.model} has no trained {' or '.join(untrained)} head ({UNTRAINED_WHY})"
             + (f": give --task {trained[0]}" if trained else "")
         )
+    pipe = pipeline(model=args.model, config=config, trust_remote_code=True, revision=args.revision)
+    check_lengths(pipe.model.config, [("max_new_tokens", args.max_new_tokens, "decoder")])  # before any row is written
     errors = row_errors(items, pipe.tokenizer, pipe.model.config.encoder.max_position_embeddings)
     if args.output is None:
         predict(args, pipe, items, errors, sys.stdout)

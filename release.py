@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, GenerationConfig, HfArgumentParser
 
-from modeling_multitask import MultitaskBertModel
+from configuration_multitask import MultitaskBertConfig
+from modeling_multitask import MultitaskBertModel, default_generation_config
 from multitask_bert.atomic import atomic_file, atomic_folder, check_keeps
 from multitask_bert.build import save_tokenizer
 from multitask_bert.card import mark_unscored, rename_card, rerecord_widget
@@ -86,7 +87,10 @@ def release_generation(args: ReleaseArguments) -> GenerationConfig:
     """The model's generation settings with the release's given ones. A greedy release (`--num_beams 1`) drops the
     beam-search-only settings it would inherit (a length penalty chosen for beam search, say), which the saved
     config may not hold beside one beam; given ones stay, and a combination generate() refuses is an error."""
-    config = GenerationConfig.from_pretrained(args.model)
+    try:
+        config = GenerationConfig.from_pretrained(args.model)
+    except OSError:  # a folder without generation_config.json: the settings the model itself falls back to
+        config = default_generation_config(MultitaskBertConfig.from_pretrained(args.model))
     given = {name: getattr(args, name) for name in GENERATION if getattr(args, name) is not None}
     config.update(**given)
     if config.num_beams == 1:

@@ -42,7 +42,7 @@ from multitask_bert.curves import plot_run
 from multitask_bert.data import DataArguments, TaskData, read_task_data, tokenize_task_data
 from multitask_bert.evaluation import SetResult, metric_key, metric_keys, signatures
 from multitask_bert.lora import add_task_adapters, check_same_base, merge_task_adapter, trainable_parameters
-from multitask_bert.run_layout import RUN_ARGUMENTS, RunLayout, check_model, first_line, hub_load_error, is_local
+from multitask_bert.run_layout import RUN_ARGUMENTS, RunLayout, check_model, first_line, is_local, load_named
 from multitask_bert.sampling import MultitaskDataset, task_shares
 from multitask_bert.space import gradio_version, push_space, write_model_requirements, write_space
 from multitask_bert.tasks import TASKS, untrained_tasks
@@ -130,6 +130,11 @@ class ModelArguments:
             raise ValueError(f"lora_r must be at least 1, got {self.lora_r}")
         if self.model_name_or_path:  # a folder: a saved multi-task model, no revision beside it
             check_model(self.model_name_or_path, "train.py", self.model_revision, "--model_revision")
+        elif self.model_revision and is_local(self.base_model):
+            raise ValueError(
+                f"--model_revision pins a Hub commit, and --base_model {self.base_model} is a local folder: drop "
+                "--model_revision"
+            )
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         self.check_no_shape([name for name in SHAPING if getattr(self, name) != defaults[name]])
         if self.model_revision and not self.model_name_or_path and self.base_model == EMBEDDED_BASE:
@@ -138,14 +143,16 @@ class ModelArguments:
                 "the embedded default: drop --model_revision"
             )
 
-    def check_no_shape(self, given: list[str]) -> None:
-        """A saved model's shape is fixed: a shaping option (`given`: their names) beside --model_name_or_path would
-        be accepted and silently ignored."""
+    def check_no_shape(self, given: list[str], in_recipe: set[str] = frozenset()) -> None:
+        """A saved model's shape is fixed: a shaping option (`given`: their names; `in_recipe`: those a recipe sets)
+        beside --model_name_or_path would be accepted and silently ignored."""
         if self.model_name_or_path and given:
             flags = ", ".join(f"--{name}" for name in given)
+            where = [name for name in given if name in in_recipe]
             raise ValueError(
                 f"{flags} shape(s) a fresh model; --model_name_or_path continues {self.model_name_or_path}, whose "
                 f"shape is saved with it: drop {flags}"
+                + (f" ({', '.join(where)} from the recipe: a copy of it without them)" if where else "")
             )
 
     @property
@@ -165,10 +172,11 @@ def parse_args(argv: list[str] | None = None):
         parser.set_defaults(**recipe)
         given |= set(recipe)
         argv = argv[1:]
-    given |= {arg.split("=")[0].removeprefix("--").replace("-", "_") for arg in argv if arg.startswith("--")}
+    flags = {arg.split("=")[0].removeprefix("--").replace("-", "_") for arg in argv if arg.startswith("--")}
+    given |= flags | {flag.removeprefix("no_") for flag in flags}  # --no_X sets a boolean X
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     # a shaping option given at its default value is no different above: the recipe or the command line says it was
-    model_args.check_no_shape([name for name in SHAPING if name in given])
+    model_args.check_no_shape([name for name in SHAPING if name in given], in_recipe=given - flags)
     check_unused(model_args, training_args, given)
     implied = implied_defaults(vars(parser.parse_args(argv)), data_args, training_args, given)
     if implied:
@@ -200,7 +208,8 @@ def check_unused(model_args, training_args, given: set[str]) -> None:
     one whose partner option is missing."""
     for name, (value, reason) in UNUSED.items():
         if name in given and getattr(training_args, name) != value:
-            raise ValueError(f"--{name} {getattr(training_args, name)}: {reason}; leave --{name} out")
+            shown = getattr(training_args, name)
+            raise ValueError(f"--{name} {getattr(shown, 'value', shown)}: {reason}; leave --{name} out")
     needs = {
         "lora_r": (model_args.lora, "--lora"),
         "lora_alpha": (model_args.lora, "--lora"),
@@ -239,16 +248,21 @@ def implied_defaults(raw: dict, data_args, training_args, given: set[str]) -> di
         if not raw[phase] and chosen:
             raise ValueError(
                 f"{', '.join(chosen)} give(s) {role} sets, and {' '.join(named)} leaves out --{phase}: add --{phase}, "
-                "or leave the sets out"
+                f"or leave the sets out ({' '.join(f'{option} none' for option in chosen)})"
             )
         if not raw[phase]:
             implied.update(dict.fromkeys(sets))  # the demo set's validation sets, a default
     validates = any(data_args.sources(task, "validation") and f"{task}_validation" not in implied for task in TASKS)
     if not validates and training_args.eval_strategy != "no":
         if "eval_strategy" in given:
+            remedy = (
+                "add --do_eval"  # the validation sets are there, left out by the phases named
+                if named and not raw["do_eval"]
+                else f"give {' or '.join(f'--{task}_validation' for task in TASKS)}"
+            )
             raise ValueError(
                 f"--eval_strategy {training_args.eval_strategy.value}: this run has no validation sets to evaluate; "
-                f"give {' or '.join(f'--{task}_validation' for task in TASKS)}, or --eval_strategy no"
+                f"{remedy}, or --eval_strategy no"
             )
         implied["eval_strategy"] = "no"
     return implied
@@ -286,17 +300,17 @@ def load_model(model_args: ModelArguments):
     """A saved multi-task folder to continue from, or a fresh model warm-started from the base checkpoint."""
     if model_args.model_name_or_path:
         pinned = {"revision": model_args.model_revision} if model_args.model_revision else {}
-        try:
-            model = AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
-        except (OSError, ValueError) as error:
-            if is_local(model_args.model_name_or_path):
-                raise
-            # a folder that is not there yet is looked up on the Hub
-            hint = (
-                ". A recipe that continues another run's folder (recipes/cpu_stage2.yaml continues outputs/cpu) "
-                "needs that run first, or --model_name_or_path <its folder>"
-            )
-            raise hub_load_error(model_args.model_name_or_path, error, "--model_name_or_path", hint) from error
+        # a folder that is not there yet is looked up on the Hub
+        hint = (
+            ". A recipe that continues another run's folder (recipes/cpu_stage2.yaml continues outputs/cpu) needs that "
+            "run first, or --model_name_or_path <its folder>"
+        )
+        model = load_named(
+            lambda: AutoModel.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned),
+            model_args.model_name_or_path,
+            "--model_name_or_path",
+            hint,
+        )
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True, **pinned)
         check_tokenizer(model.config, tokenizer)
         if model.config.id2label != model_args.id2label:
@@ -349,7 +363,8 @@ def resume_checkpoint(training_args) -> str | None:
 
 
 # What a resumed run must share with the run that saved the checkpoint: its model, its data and the order and make of
-# its batches, its optimisation. Free to change: the length of training, evaluation, saving, logging, the output folder.
+# its batches, its optimisation. Free to change: the length of training, evaluation, saving, logging, the output folder,
+# and bf16 autocast (the advice for cores without native bfloat16 is to resume a run with --bf16 false).
 RESUME_FIXED = {
     "model": (
         *("base_model", "model_name_or_path", "model_revision", "decoder_layers", "classifier_pooling"),
@@ -359,7 +374,7 @@ RESUME_FIXED = {
         *("seed", "data_seed", "per_device_train_batch_size", "gradient_accumulation_steps", "task_sampling"),
         *("sampling_temperature", "train_sampling_strategy", "sentiment_loss_weight", "translation_loss_weight"),
         *("learning_rate", "fresh_learning_rate", "decoder_learning_rate", "weight_decay", "lr_scheduler_type"),
-        *("warmup_steps", "label_smoothing_factor", "bf16", "optim"),
+        *("warmup_steps", "label_smoothing_factor", "optim"),
     ),
 }
 SCORING_ONLY = ("validation", "test", "max_eval_samples", "preprocessing_num_workers")  # data options of no batch
@@ -395,8 +410,9 @@ def check_resume_arguments(checkpoint: str, arguments: dict) -> None:
         )
         return
     saved = json.loads(path.read_text(encoding="utf-8"))
+    # an option the checkpoint does not record is newer than it: nothing to compare
     differ = [
-        f"--{name} {saved.get(name)!r} -> {value!r}" for name, value in arguments.items() if saved.get(name) != value
+        f"--{name} {saved[name]!r} -> {value!r}" for name, value in arguments.items() if saved.get(name, value) != value
     ]
     if differ:
         raise ValueError(
@@ -411,13 +427,16 @@ def resumes_here(checkpoint: str | None, output_dir: str | os.PathLike) -> bool:
     return bool(checkpoint) and final_path(checkpoint).parent == final_path(output_dir)
 
 
-def clear_earlier_run(training_args) -> None:
+def clear_earlier_run(training_args, keep: str | None) -> None:
     """--overwrite_output_dir replaces the earlier run in the folder: what of it this run may not write again
-    (checkpoints a resume would pick, merged exports, scores, curves) goes first, or it would read as this run's
-    and a push would upload it. Other files are kept."""
+    (checkpoints a resume would pick, merged exports, scores, curves) goes before training, or it would read as this
+    run's and a push would upload it. Other files are kept, and so is `keep` (the model this run continues)."""
     if training_args.process_index != 0:
         return
+    kept = final_path(keep) if keep and is_local(keep) else None
     for path in RunLayout(training_args.output_dir).run_outputs():
+        if kept is not None and (final_path(path) == kept or final_path(path) in kept.parents):
+            continue
         logger.info("--overwrite_output_dir: removing the earlier run's %s", path.name)
         retire(path)
 
@@ -469,8 +488,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     arguments = run_arguments(model_args, data_args, training_args)
     if checkpoint:
         check_resume_arguments(checkpoint, arguments)
-    if training_args.overwrite_output_dir and not resumes_here(checkpoint, training_args.output_dir):
-        clear_earlier_run(training_args)
     # The finished folder is uploaded once, with its model card, by publish(); Trainer's own pushes (with a generic
     # card, at every save) are turned off.
     push, training_args.push_to_hub = training_args.push_to_hub, False
@@ -507,6 +524,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     logger.info("task sampling %s: %s", training_args.task_sampling, shares)
 
+    if training_args.overwrite_output_dir and not resumes_here(checkpoint, training_args.output_dir):
+        clear_earlier_run(training_args, keep=model_args.model_name_or_path)  # last: every check has passed
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
     save(trainer, run, model_args.lora)
     trainer.log_metrics("train", train_result.metrics)
@@ -729,7 +748,7 @@ def finish(
     if push:
         try:
             commit = publish(out, training_args.hub_model_id, hub_token, training_args.hub_private_repo)
-        except (OSError, ValueError) as err:  # the repo was reachable before training: the upload itself failed
+        except Exception as err:  # HTTP, connection (not OSErrors in httpx) or login errors: the upload failed
             excluded = " ".join(f'--exclude "{pattern}"' for pattern in UNPUBLISHED)
             raise OSError(
                 f"{out} holds the trained model, and uploading it to {training_args.hub_model_id} failed "
@@ -799,7 +818,7 @@ def create_hub_repos(training_args, space_id: str | None, token: str | None) -> 
     for repo_id, kind in repos:
         try:
             api.create_repo(repo_id, private=private, exist_ok=True, **kind)
-        except (OSError, ValueError) as err:  # HTTP, connection, offline and login errors are OSErrors; a bad id not
+        except Exception as err:  # HTTP, connection (not OSErrors in httpx), offline, login errors; a bad id
             raise OSError(
                 f"--push_to_hub: cannot create or reach {repo_id} on the Hub ({first_line(err)}). Checked before "
                 "training, which would end with nothing pushed: log in (hf auth login, or --hub_token), check "

@@ -305,10 +305,13 @@ def training_procedure(
     if training_args.label_smoothing_factor:  # kept in config.label_smoothing: the model's loss goes on smoothing
         rate += f", translation loss smoothed by {training_args.label_smoothing_factor:g} (`config.label_smoothing`)"
     batch = f"batch {training_args.per_device_train_batch_size}"
-    processes, accumulation = training_args.world_size, training_args.gradient_accumulation_steps
-    if processes > 1 or accumulation > 1:  # a step's examples: the batch times processes times accumulated batches
-        parts = [f"{processes} processes"] * (processes > 1) + [f"{accumulation} accumulated"] * (accumulation > 1)
-        total = training_args.train_batch_size * processes * accumulation
+    # a step's examples: the batch times the GPUs of a process, the processes and the accumulated batches
+    gpus, processes = max(1, training_args.n_gpu), training_args.world_size
+    accumulation = training_args.gradient_accumulation_steps
+    if gpus > 1 or processes > 1 or accumulation > 1:
+        parts = [f"{gpus} GPUs", f"{processes} processes", f"{accumulation} accumulated"]
+        parts = [part for part, n in zip(parts, (gpus, processes, accumulation), strict=True) if n > 1]
+        total = training_args.per_device_train_batch_size * gpus * processes * accumulation
         batch += f" per device × {' × '.join(parts)} = {total} per step"
     else:
         batch += " per device"

@@ -12,8 +12,12 @@ Every save and load of a run's folder goes through `RunLayout`.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from huggingface_hub.errors import HFValidationError
 
 from .tasks import TASKS
 
@@ -21,7 +25,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_CONFIG = "config.json"  # written last: a folder with it holds a complete model
 RUN_ARGUMENTS = "run_arguments.json"  # in a checkpoint: what a resume must share with the run that saved it
-MODEL_TYPE = "multitask-bert"  # the config's model_type (configuration_multitask.MultitaskBertConfig)
+MODEL_TYPE = "multitask-bert"
+T = TypeVar("T")  # the config's model_type (configuration_multitask.MultitaskBertConfig)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def is_local(model: str) -> bool:
 def check_model(model: str, command: str, revision: str | None = None, revision_option: str = "--revision") -> None:
     """Before any weight loads: `model` given by path is a folder holding a saved multi-task model, with no revision
     (a revision pins a Hub commit: beside a folder it would be ignored, and recorded as if it pinned something), and
-    no LoRA run's folder. A Hub id is checked by loading it (`hub_load_error` words a failure)."""
+    no LoRA run's folder. A Hub id is checked by loading it (`load_named` words a failure)."""
     if not is_local(model):
         return
     path = Path(model).expanduser()
@@ -109,12 +114,17 @@ def check_model(model: str, command: str, revision: str | None = None, revision_
         raise ValueError(f"{model} is not a multitask-bert model (its {MODEL_CONFIG} is a {model_type} model's)")
 
 
-def hub_load_error(model: str, error: Exception, option: str = "--model", hint: str = "") -> OSError:
-    """The error for a `model` that is no folder here and did not load from the Hub, whose own error speaks of
-    connections or repo ids: it says both, with the Hub's first line (the rest is retries and tracebacks)."""
-    return OSError(
-        f"{option} {model} is not a folder here, and loading it from the Hub failed ({first_line(error)}){hint}"
-    )
+def load_named(load: Callable[[], T], model: str, option: str = "--model", hint: str = "") -> T:
+    """`load()`, which loads `model`. Where `model` is no path here and the Hub did not give it (no such repository,
+    no network, not a repo id), its error speaks of connections or repo ids only: the error says both where it was
+    looked for, with the Hub's first line (the rest is retries and tracebacks), and `hint`."""
+    try:
+        return load()
+    except (OSError, HFValidationError) as err:
+        if is_local(model):  # a folder check_model passed: its own error says what is wrong in it
+            raise
+        message = f"{option} {model} is not a folder here, and loading it from the Hub failed ({first_line(err)})"
+        raise OSError(message + hint) from err
 
 
 def first_line(error: Exception) -> str:

@@ -207,7 +207,7 @@ def untrained_tasks(config, tasks: Sequence[str]) -> list[str]:
     return [] if trained is None else [task for task in tasks if task not in trained]
 
 
-UNTRAINED_WHY = "a one-task run, or a LoRA run's merged-<task> export: its head is as the warm start left it"
+UNTRAINED_WHY = "its config's trained_tasks: a run without that task's data, or a LoRA run's export of the other task"
 
 
 def metric_scale(metric: str) -> float | None:

@@ -29,7 +29,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertModel
 import train
 from multitask_bert import atomic, build
 from multitask_bert.lora import load_task_adapters
-from multitask_bert.run_layout import RunLayout
+from multitask_bert.run_layout import RUN_ARGUMENTS, RunLayout
 
 SECRET = "hf_SECRETxyz"
 NO_CHECKPOINTS = ["--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"]
@@ -175,6 +175,9 @@ def test_overwriting_a_run_leaves_none_of_its_outputs_beside_the_new_model(tiny_
     earlier = ["checkpoint-12", "merged-translation", "eval_results.json", "training_curves.png"]
     assert all((out / name).exists() for name in earlier)
     quiet = ["--do_train", "--save_strategy", "no", "--logging_steps", "1000", "--overwrite_output_dir", "true"]
+    with pytest.raises(FileNotFoundError, match="missing.jsonl"):  # a run stopped by a check removes nothing
+        train.main(tiny_train_args(tiny_bert_dir, out, *quiet, "--sentiment_train", str(tmp_path / "missing.jsonl")))
+    assert all((out / name).exists() for name in earlier)
     train.main(tiny_train_args(tiny_bert_dir, out, *quiet))
     assert [name for name in earlier if (out / name).exists()] == []
     assert RunLayout(out).holds_model() and (out / "notes.txt").read_text() == "mine"
@@ -313,6 +316,10 @@ def test_resume_from_an_intact_checkpoint(checkpointed_run, tiny_bert_dir, tmp_p
     out = tmp_path / "out"
     args = tiny_train_args(tiny_bert_dir, out, *CHECKPOINTS, "--resume_from_checkpoint", "true")
     shutil.copytree(checkpointed_run / "checkpoint-6", out / "checkpoint-6")
+    # an option newer than the checkpoint, which does not record it, is not a difference
+    recorded = json.loads((out / "checkpoint-6" / RUN_ARGUMENTS).read_text())
+    del recorded["sampling_temperature"]
+    (out / "checkpoint-6" / RUN_ARGUMENTS).write_text(json.dumps(recorded))
     train.main(args)
     assert (out / "config.json").is_file() and (out / "checkpoint-12").is_dir()
 
@@ -398,6 +405,8 @@ def test_continuing_a_folder_that_is_no_plain_multitask_model_is_refused(saved, 
     shutil.rmtree(saved / "sentiment")
     with pytest.raises(ValueError, match="--model_revision pins a Hub commit, and .* is a local folder"):
         train.parse_args(["--model_name_or_path", str(saved), "--model_revision", "abc123", *out])
+    with pytest.raises(ValueError, match="--model_revision pins a Hub commit, and --base_model .* is a local folder"):
+        train.parse_args(["--base_model", str(tiny_bert_dir), "--model_revision", "abc123", *out])
 
 
 def test_shaping_options_are_refused_however_they_are_given(tmp_path):
@@ -422,7 +431,8 @@ def test_shaping_options_are_refused_however_they_are_given(tmp_path):
         (["--predict_with_generate", "false"], "--predict_with_generate False: evaluation scores each set in its own"),
         (["--prediction_loss_only", "true"], "--prediction_loss_only True: evaluation scores"),
         (["--sortish_sampler", "true"], "--sortish_sampler True: batches are grouped by length already"),
-        (["--hub_strategy", "all_checkpoints"], "the finished folder is pushed once, .*; leave --hub_strategy out"),
+        (["--hub_strategy", "all_checkpoints"], "--hub_strategy all_checkpoints: the finished folder is pushed once"),
+        (["--no_eval_do_concat_batches"], "--eval_do_concat_batches False: evaluation scores each set"),
         (["--eval_accumulation_steps", "2"], "--eval_accumulation_steps 2: evaluation scores"),
         (["--lora_r", "2"], "--lora_r applies with --lora only"),
         (["--sampling_temperature", "0.5"], "--sampling_temperature applies with --task_sampling temperature only"),
@@ -468,6 +478,10 @@ def test_do_options_run_the_phases_they_name(tmp_path):
         phases("--do_train", "--translation_validation", str(DEMO_DATA / "translation_validation.jsonl"))
     with pytest.raises(ValueError, match="--do_eval: this run has no validation sets"):
         phases("--do_train", "--do_eval", "--sentiment_validation", "none", "--translation_validation", "none")
+    with pytest.raises(
+        ValueError, match="--eval_strategy steps: this run has no validation sets to evaluate; add --do_eval, or"
+    ):
+        phases("--do_train", "--eval_strategy", "steps")
 
 
 def test_a_run_without_validation_sets_trains_without_evaluating(tiny_bert_dir, tmp_path):

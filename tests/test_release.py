@@ -78,6 +78,9 @@ def test_generation_defaults_chosen_for_the_release(run_folder, tmp_path):
             ["--model", str(beamed), "--out", str(tmp_path / "x"), "--num_beams", "1", "--length_penalty", "1.5"]
         )
     assert not (tmp_path / "x").exists()
+    (run_folder / "generation_config.json").unlink()  # a folder without one: the model's own defaults, as it loads
+    plain = release.main(["--model", str(run_folder), "--out", str(tmp_path / "plain"), "--num_beams", "2"])
+    assert AutoModel.from_pretrained(plain, trust_remote_code=True).generation_config.num_beams == 2
 
 
 def test_card_widget_shows_what_the_release_answers(saved, tiny_tokenizer, tmp_path):
