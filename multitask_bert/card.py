@@ -78,6 +78,7 @@ def eval_results(results: list[SetResult]) -> list[EvalResult]:
 # The card's section of whole-set scores that `add_eval_results` keeps up to date, between these two lines.
 SCORED_BEGIN = "<!-- scored by evaluate_model.py --add_to_card: this section is rewritten on every run -->"
 SCORED_END = "<!-- end of the scored section -->"
+CARRIED_RESULTS = "`all_results.json` in this folder holds every figure"  # the template's words (model_card.md)
 SCORED_KEY = "scored_with"  # card metadata: how each set in the model-index was scored (rows, settings, groups)
 
 
@@ -179,6 +180,14 @@ def mark_unscored(path: Path, note: str) -> None:
     `evaluate_model.py --add_to_card` scores it."""
     card = ModelCard.load(path)
     card.data.eval_results = None
+    card.data.pop(SCORED_KEY, None)  # how those figures were scored, and their section: not these weights' either
+    if SCORED_BEGIN in card.text and SCORED_END in card.text:
+        before, rest = card.text.split(SCORED_BEGIN, 1)
+        card.text = before.rstrip("\n") + "\n" + rest.split(SCORED_END, 1)[1]
+    # the run's figures file stays with the run: the release carries none (release.MEASURED)
+    card.text = card.text.replace(
+        CARRIED_RESULTS, "the run's `all_results.json` (not in this folder) holds every figure"
+    )
     heading = "\n## Results\n"
     if heading in card.text:
         card.text = card.text.replace(heading, f"{heading}\n{note}\n", 1)

@@ -507,7 +507,7 @@ def check_unique_eval_names(sources: list[Source]) -> None:
 
 def log_training_mix(task: str, parts: list[tuple[Source, int]]) -> None:
     """Each training source with its rows, weight and share of the task's rows per epoch."""
-    per_epoch = [rows * source.weight for source, rows in parts]
+    per_epoch = [int(rows * source.weight) for source, rows in parts]  # as the sampler counts them
     total = sum(per_epoch) or 1
     for (source, rows), n in zip(parts, per_epoch):
         logger.info(
@@ -518,7 +518,7 @@ def log_training_mix(task: str, parts: list[tuple[Source, int]]) -> None:
             shown(source.location),
             f" ({source.concat} pairs joined per row)" if source.concat > 1 else "",
             source.weight,
-            round(n),
+            n,
             100 * n / total,
             task,
         )

@@ -17,6 +17,9 @@ from torch.utils.data import Dataset, Sampler
 Sampling = Literal["proportional", "temperature", "round_robin"]
 
 
+SEED_STRIDE = 1_000_003  # seeds a stream per (seed, epoch) and per (seed, source): seed * SEED_STRIDE + number
+
+
 class MultitaskDataset(Dataset):
     """The tasks' tokenized datasets one after the other, in the order of `datasets`; each row says which task it
     belongs to.
@@ -34,6 +37,12 @@ class MultitaskDataset(Dataset):
             if sum(rows for rows, _ in parts) != len(datasets[task]):
                 raise ValueError(f"the {task} sources' rows ({parts}) do not add up to its {len(datasets[task])} rows")
             self.source_weights[task] = list(parts)
+        for task in self.tasks:
+            if len(datasets[task]) and not self.pass_size(task):  # it would train nothing, or fail at its first batch
+                raise ValueError(
+                    f"one pass over the {task} data holds no example: its sources' rows times their weights "
+                    f"{self.source_weights[task]} round down to 0; raise a weight, or leave the task's data out"
+                )
         self.offsets, total = {}, 0
         for task in self.tasks:
             self.offsets[task] = total
@@ -56,16 +65,19 @@ class MultitaskDataset(Dataset):
         """How many examples one pass over a task holds, its sources weighted."""
         return sum(int(rows * weight) for rows, weight in self.source_weights[task])
 
-    def pass_indices(self, task: str, generator: torch.Generator) -> list[int]:
-        """The task's row indices one pass visits: each source `int(weight)` times in full, plus a random
-        `weight % 1` share of it drawn anew each pass (so a source of weight 0.25 shows all its rows over 4 passes
-        on average). A source of weight 1 is visited exactly once."""
+    def pass_indices(self, task: str, pass_number: int, seed: int = 0) -> list[int]:
+        """The task's row indices one pass visits: each source `int(weight)` times in full, plus the next `weight % 1`
+        share of it in a fixed shuffled order of its rows (`seed`), pass after pass: a source of weight 0.25 shows
+        a fresh quarter of its rows each pass, and all of them over 4 passes. A source of weight 1 is visited exactly
+        once."""
         indices, start = [], 0
-        for rows, weight in self.source_weights[task]:
+        for number, (rows, weight) in enumerate(self.source_weights[task]):
             whole, extra = int(weight), int(rows * weight) - rows * int(weight)
             indices += list(range(start, start + rows)) * whole
             if extra:
-                picked = torch.randperm(rows, generator=generator)[:extra]
+                order = torch.randperm(rows, generator=torch.Generator().manual_seed(seed * SEED_STRIDE + number))
+                first = pass_number * extra % rows
+                picked = torch.cat([order, order])[first : first + extra]  # wraps around the end of the order
                 indices += (picked + start).tolist()
             start += rows
         return indices
@@ -149,18 +161,22 @@ class MultitaskBatchSampler(Sampler[list[int]]):
         order = [t for t in tasks for _ in range(self.num_batches[t])]
         return [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
 
-    def task_batches(self, task: str, generator: torch.Generator) -> list[list[int]]:
+    def task_batches(self, task: str, generator: torch.Generator, pass_number: int) -> list[list[int]]:
         """One pass over a task's examples (its sources weighted), as shuffled batches of global indices."""
         offset = self.dataset.offsets[task]
-        indices = self.dataset.pass_indices(task, generator)
+        indices = self.dataset.pass_indices(task, pass_number, self.seed)
         lengths = [self.lengths[task][i] for i in indices]
         batches = shuffled_batches(lengths, self.batch_size, generator, self.group_by_length)
         return [[offset + indices[i] for i in batch] for batch in batches]
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        # one stream per (seed, epoch): seed + epoch would give seed s at epoch 1 the batches of seed s + 1 at epoch 0
+        generator = torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)
         pending = {task: [] for task in self.dataset.tasks}
+        passes = dict.fromkeys(self.dataset.tasks, 0)
         for task in self.schedule(generator):
             if not pending[task]:  # a task sampled more often than it has batches starts a new pass
-                pending[task] = self.task_batches(task, generator)
+                # the epoch's first pass takes the epoch's share of a fractional source; a further one, the next
+                pending[task] = self.task_batches(task, generator, self.epoch + passes[task])
+                passes[task] += 1
             yield pending[task].pop()

@@ -9,6 +9,7 @@ from safetensors import safe_open
 from transformers import AutoModel
 
 import release
+from multitask_bert.card import CARRIED_RESULTS, SCORED_BEGIN, SCORED_KEY, add_eval_results, eval_results
 from multitask_bert.evaluation import SetResult
 from multitask_bert.space import model_requirements
 
@@ -137,7 +138,11 @@ def test_an_averaged_releases_card_claims_no_scores(run_folder, tmp_path):
     (run_folder / "all_results.json").write_text('{"eval_combined": 50.0}')
     results = [SetResult("tatoeba", "translation", "validation", "t.jsonl", 4, {"chrfpp": 60.0}, {}, 1.0)]
     write_bare_card(run_folder, results=results)
+    # whole-set scores of the run's weights too, as evaluate_model.py --add_to_card writes them
+    scored = {"tatoeba/validation": {"rows": 4, "settings": "beam 4"}}
+    add_eval_results(str(run_folder), eval_results(results), scored_with=scored)
     assert ModelCard.load(run_folder / "README.md").data.eval_results  # the run's own scores
+    assert CARRIED_RESULTS in (run_folder / "README.md").read_text()
     out = release.main(
         ["--model", str(run_folder), "--average", str(run_folder), str(run_folder), "--out", str(tmp_path / "rel")]
     )
@@ -147,6 +152,8 @@ def test_an_averaged_releases_card_claims_no_scores(run_folder, tmp_path):
     assert section.lstrip().startswith("**Not these weights' scores.** This release is the mean of the weights of 2")
     assert "evaluate_model.py --model <this folder> --add_to_card true" in section
     assert not (out / "all_results.json").exists() and not (out / "eval_results.json").exists()
+    assert SCORED_KEY not in card.data.to_dict() and SCORED_BEGIN not in card.text  # its scored section is gone too
+    assert CARRIED_RESULTS not in card.text and "the run's `all_results.json` (not in this folder)" in card.text
 
 
 def test_average_refuses_other_models(run_folder, tiny_tokenizer, tmp_path):

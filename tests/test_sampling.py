@@ -89,7 +89,24 @@ def test_source_weights_repeat_and_subsample_each_pass():
         assert all(counts[i] == 2 for i in range(10))  # the first source twice
         second = [i for i in counts if i >= 10]
         assert len(second) == 5 and all(counts[i] == 1 for i in second)  # a quarter of the second, once each
-    assert {i for i in seen[0] if i >= 10} != {i for i in seen[1] if i >= 10}  # a fresh quarter every pass
+    # a fresh quarter every pass: the four passes of epochs 0 to 3 show each of its rows once
+    quarters = [{i for b in sampler for i in b if i >= 10} for sampler.epoch in range(4)]
+    assert all(len(q) == 5 for q in quarters) and set().union(*quarters) == set(range(10, 30))
+
+
+def test_other_seeds_give_other_batches_at_every_epoch():
+    """Seed s at epoch 1 is no copy of seed s + 1 at epoch 0: runs of neighbouring seeds are not one run shifted."""
+    data = dataset(60, 40)
+    one, two = MultitaskBatchSampler(data, batch_size=4, seed=0), MultitaskBatchSampler(data, batch_size=4, seed=1)
+    one.set_epoch(1)
+    assert list(one) != list(two)
+
+
+def test_a_task_whose_weighted_pass_is_empty_is_refused():
+    """10 rows at weight 0.05 make no example a pass: the task would train nothing, or fail at its first batch."""
+    rows = Dataset.from_dict({"input_ids": [[1]] * 10})
+    with pytest.raises(ValueError, match="one pass over the sentiment data holds no example"):
+        MultitaskDataset({"sentiment": rows}, source_weights={"sentiment": [(10, 0.05)]})
 
 
 def test_source_rows_must_add_up():
