@@ -10,7 +10,7 @@ with the weights and know nothing of this table.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from datasets import Dataset
+from datasets import ClassLabel, Dataset
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 from transformers.modeling_outputs import BaseModelOutput
 
@@ -75,8 +75,12 @@ class Task:
 
 
 def class_ids(rows: Dataset, column: str, label2id: dict[str, int], source: Source, where: Sequence[str]) -> list[int]:
-    """Label names or class ids -> class ids of the model's config."""
-    return label_ids(rows[column], label2id, source.location, column, where)
+    """Label names or class ids -> class ids of the model's config. A column of class ids that names its classes (a
+    Hub dataset's `ClassLabel`) is read by those names: its ids need not be the config's."""
+    values, feature = rows[column], rows.features[column]
+    if isinstance(feature, ClassLabel):
+        values = [feature.int2str(v) if isinstance(v, int) and 0 <= v < feature.num_classes else v for v in values]
+    return label_ids(values, label2id, source.location, column, where)
 
 
 def tokenize_texts(tokenizer, inputs: list[str], references: list[int], settings) -> dict:

