@@ -111,6 +111,9 @@ def load_local(path: Path, what: str) -> tuple[Dataset, list[int]]:
         raise ValueError(f"{what} {str(path)!r} is empty")
     lines = [row.line for row in rows]
     records = uniform_types([row.record for row in rows], lines, f"{what} {str(path)!r}")
+    # every field of any row is a column (Dataset.from_list takes the first row's alone): a row without it, None
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    records = [{key: record.get(key) for key in columns} for record in records]
     try:
         return Dataset.from_list(records), lines
     except (ValueError, TypeError, ArrowException) as err:  # e.g. a column holding numbers in some rows, text in others
@@ -153,10 +156,19 @@ def check_columns(dataset: Dataset, columns: dict[str, str], source: str, what: 
         raise ValueError(f"{what} {source!r} is empty")
 
 
+# zero-width space, non-joiner, joiner, word joiner, BOM: invisible, and no whitespace to str.strip
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def visible(text: str) -> str:
+    """What of `text` is neither whitespace nor an invisible character: a text of those alone is empty."""
+    return text.translate(INVISIBLE).strip()
+
+
 def check_texts(dataset: Dataset, column: str, source: str, what: str, where: Sequence[str]) -> None:
     """Every value of the column is a non-empty text. `where`: each row's place in the source (`places`; the rows
     may be a sample of it), so that an error names the source's line or row."""
-    empty = [where[i] for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not text.strip()]
+    empty = [where[i] for i, text in enumerate(dataset[column]) if not isinstance(text, str) or not visible(text)]
     if empty:
         raise ValueError(
             f"{what} {source!r}, column {column!r}: {len(empty)} empty or non-text value(s), first at "

