@@ -229,7 +229,10 @@ def effective_generation(args, model) -> dict:
     config = model.generation_config
     defaults = {"num_beams": 1, "max_new_tokens": None, "length_penalty": 1.0, "no_repeat_ngram_size": 0}
     settings = {k: v if getattr(config, k, None) is None else getattr(config, k) for k, v in defaults.items()}
-    return settings | generation_settings(args)
+    settings |= generation_settings(args)
+    if settings["num_beams"] == 1:  # greedy search reads no length penalty: a recorded one would say it did
+        del settings["length_penalty"]
+    return settings
 
 
 def score(model, tokenizer, eval_set: EvalSet, args) -> tuple[SetResult, list]:
@@ -295,8 +298,9 @@ def scored_with(args, model, test_sets: list[EvalSet], sets: dict[str, dict]) ->
     settings = effective_generation(args, model)
     longest = settings["max_new_tokens"]
     beam = (
-        f"beam {settings['num_beams']}, length_penalty {settings['length_penalty']:g}, "
-        f"no_repeat_ngram_size {settings['no_repeat_ngram_size'] or 'none'}, "
+        f"beam {settings['num_beams']}, "
+        + (f"length_penalty {settings['length_penalty']:g}, " if "length_penalty" in settings else "")
+        + f"no_repeat_ngram_size {settings['no_repeat_ngram_size'] or 'none'}, "
         + (f"max {longest} new tokens" if longest else f"max length {model.generation_config.max_length}")
     )
     out = {}

@@ -297,7 +297,8 @@ def training_procedure(
     if training_args.max_steps > 0:
         length = f"{training_args.max_steps:,} steps"
     else:
-        length = f"{training_args.num_train_epochs:g} epochs"
+        epochs = training_args.num_train_epochs
+        length = f"{epochs:g} epoch{'' if epochs == 1 else 's'}"
     if best_step is not None:
         length += f" (the weights of its best checkpoint: step {best_step:,})"
     rate = f"learning rate {training_args.learning_rate}"
@@ -324,10 +325,12 @@ def training_procedure(
         batch += f" per device × {' × '.join(parts)} = {total} per step"
     else:
         batch += " per device"
+    # the batches' order comes from --data_seed where it is set
+    data_seed = f" (data seed {training_args.data_seed})" if training_args.data_seed is not None else ""
     return (
         f"Joint training with `Trainer`: every batch holds one task, drawn by `{training_args.task_sampling}` "
         f"sampling (task shares {', '.join(f'{t} {p:.2f}' for t, p in shares.items())}); loss weights {weights}; "
-        f"{length}, {batch}, {rate}, seed {training_args.seed}; {trained}."
+        f"{length}, {batch}, {rate}, seed {training_args.seed}{data_seed}; {trained}."
     )
 
 
@@ -337,7 +340,10 @@ def earlier_card(model_name_or_path: str | None) -> ModelCard | None:
     card stays on the Hub, linked by `base_model`)."""
     if not model_name_or_path or not is_local(model_name_or_path):
         return None
-    path = Path(model_name_or_path).expanduser() / "README.md"
+    folder = Path(model_name_or_path).expanduser()
+    path = folder / "README.md"
+    if not path.is_file() and is_checkpoint(model_name_or_path):  # a checkpoint's card is its run's
+        path = folder.parent / "README.md"
     if not path.is_file():
         return None
     card = ModelCard.load(path)
@@ -352,6 +358,25 @@ def training_history(card: ModelCard) -> str:
     end = text.find("\n## Results\n", start)
     lines = text[start : end if end >= 0 else len(text)].strip().split("\n")
     return "\n".join("#" + line if line.startswith("##") else line for line in lines)
+
+
+def is_checkpoint(name: str) -> bool:
+    """Whether `name` is a run's checkpoint folder (its card is the run's, in the folder above)."""
+    return is_local(name) and Path(name).expanduser().resolve().name.startswith("checkpoint-")
+
+
+def continued_name(name: str) -> str:
+    """The folder a run continued, as its card names it: a checkpoint with its run's folder."""
+    folder = Path(name).expanduser().resolve()
+    return f"{folder.parent.name}/{folder.name}" if is_checkpoint(name) else shown_model(name)
+
+
+def checkpoint_note(name: str) -> str:
+    """Said before the earlier training's sections when the run continued one of its checkpoints."""
+    if not is_checkpoint(name):
+        return ""
+    step = Path(name).expanduser().resolve().name.removeprefix("checkpoint-")
+    return f"The run below, continued from its checkpoint of step {step} (not from its final weights).\n\n"
 
 
 def shown_model(name: str) -> str:
@@ -409,13 +434,13 @@ def write_model_card(
         # the checkpoint the weights began as (a Hub id where there is one), and the folder a continued run started from
         base_checkpoint=hub_base or (None if earlier else shown_model(hub_id)),  # else the earlier card names it
         embedded=base_model != hub_id and not earlier,
-        continued_from=shown_model(base_model) if earlier else None,
+        continued_from=continued_name(base_model) if earlier else None,
         labels=", ".join(labels),
         results_table="\n".join(results_table(results)),
         tested=any(r.split == "test" for r in results),
         training_data=training_data,
         training_procedure=training_procedure,
-        earlier_training=training_history(earlier) if earlier else None,
+        earlier_training=(checkpoint_note(base_model) + training_history(earlier)) if earlier else None,
         bleu_signature=signed.get("bleu", "n/a"),
         chrf_signature=signed.get("chrf", "n/a"),
         chrfpp_signature=signed.get("chrfpp", "n/a"),

@@ -189,6 +189,13 @@ def test_generation_settings_given_are_used_zero_included_and_the_rest_are_the_m
     generation = json.loads(out.read_text())["generation"]
     # 0 given: the model's ban lifted, beam scores not normalised; unset: the model's own settings
     assert generation == {"num_beams": 3, "max_new_tokens": 64, "length_penalty": 0.0, "no_repeat_ngram_size": 0}
+    # greedy: the model's length penalty (for beam search) is not recorded as if it shaped the translations
+    assert evaluate_model.cli([*base, "--num_beams", "1"]) == 0
+    assert json.loads(out.read_text())["generation"] == {
+        "num_beams": 1,
+        "max_new_tokens": 64,
+        "no_repeat_ngram_size": 2,
+    }
 
 
 def test_a_spread_sample_names_the_files_rows_and_says_how_it_was_drawn(saved, tmp_path):

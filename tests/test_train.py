@@ -125,6 +125,14 @@ def test_the_card_names_the_checkpoint_the_weights_began_as(tmp_path, monkeypatc
         "Base checkpoint: `intfloat/multilingual-e5-small`, continued from the local folder `a` (Earlier training)."
     )
     assert card_intro(tmp_path / "e", str(tmp_path / "c")) == "Continued from the local folder `c` (Earlier training)."
+    # a checkpoint of such a folder: its run's card, at that step
+    (tmp_path / "a" / "checkpoint-15").mkdir()
+    assert card_intro(tmp_path / "f", str(tmp_path / "a" / "checkpoint-15")) == (
+        "Base checkpoint: `intfloat/multilingual-e5-small`, continued from the local folder `a/checkpoint-15` "
+        "(Earlier training)."
+    )
+    history = (tmp_path / "f" / "README.md").read_text().split("## Earlier training\n")[1]
+    assert "card).\n\nThe run below, continued from its checkpoint of step 15 (not from its final weights)." in history
 
 
 def test_an_existing_model_is_never_overwritten(finished_run, tiny_bert_dir):

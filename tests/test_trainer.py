@@ -203,7 +203,8 @@ def test_combined_score_is_the_mean_over_tasks_of_each_primary_metric_on_0_to_10
 
 
 @pytest.mark.parametrize(
-    ("limit", "expected"), [({"max_steps": 8000}, "8,000 steps"), ({"num_train_epochs": 3}, "3 epochs")]
+    ("limit", "expected"),
+    [({"max_steps": 8000}, "8,000 steps"), ({"num_train_epochs": 3}, "3 epochs"), ({"num_train_epochs": 1}, "1 epoch")],
 )
 def test_card_names_the_run_length_that_trainer_used(tmp_path, limit, expected):
     args = MultitaskTrainingArguments(output_dir=str(tmp_path), **limit)
@@ -221,6 +222,8 @@ def test_card_names_the_examples_of_a_step(tmp_path):
         output_dir=str(tmp_path), per_device_train_batch_size=4, gradient_accumulation_steps=3
     )
     assert ", batch 4 per device × 3 accumulated = 12 per step, " in training_procedure(args, {}, lora_r=None)
+    args = MultitaskTrainingArguments(output_dir=str(tmp_path), seed=1, data_seed=7)  # the batches' order: seed 7
+    assert "seed 1 (data seed 7);" in training_procedure(args, {}, lora_r=None)
 
 
 def test_card_results_table_says_how_many_rows_each_figure_counts():
