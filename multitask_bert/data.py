@@ -385,6 +385,27 @@ def tokenize_source(read: SourceRows, args, tokenizer) -> Dataset:
     )
 
 
+def warn_of_cut_pairs(source: Source, dataset: Dataset, args) -> None:
+    """A pair whose input or target was cut at --max_source_length / --max_target_length no longer translates one to
+    one: the model learns to drop, or to invent, what the other side still has. Joined pairs (--*_train_concat) run
+    long. Truncation is what the HF example scripts do too; the log says how often it happened."""
+    cut = sum(
+        len(ids) >= args.max_source_length or len(labels) >= args.max_target_length
+        for ids, labels in zip(dataset["input_ids"], dataset["labels"], strict=True)
+    )
+    if cut:
+        logger.warning(
+            "%s train data %s: %d of %d examples cut at --max_source_length %d or --max_target_length %d; their cut "
+            "ends no longer translate each other (raise the lengths, or join fewer pairs)",
+            source.task,
+            source.name,
+            cut,
+            len(dataset),
+            args.max_source_length,
+            args.max_target_length,
+        )
+
+
 def kept_rows(num_rows: int, max_samples: int | None, samples_from: str) -> range | list[int]:
     """The indices of the rows `max_samples` keeps of `num_rows`, in file order: all of them (no cap), the first N
     (as the HF example scripts), or N at equal steps through the set. The first N of a file sorted short to long
@@ -435,6 +456,9 @@ def tokenize_task_data(read: TaskRows, args, tokenizer: PreTrainedTokenizerBase)
     data = TaskData(train={}, train_sources={}, validation=[], test=[])
     for task, parts in read.train.items():
         datasets = [tokenize_source(part, args, tokenizer) for part in parts]
+        if TASKS[task].generates:
+            for part, dataset in zip(parts, datasets):
+                warn_of_cut_pairs(part.source, dataset, args)
         data.train[task] = concatenate_datasets(datasets) if len(datasets) > 1 else datasets[0]
         data.train_sources[task] = [(part.source, len(d)) for part, d in zip(parts, datasets)]
     for part in read.evaluation:

@@ -202,6 +202,15 @@ def test_a_hub_splits_bad_row_is_named_by_its_row_number(tmp_path):
         read_source(split, source, args_for(tmp_path), LABEL2ID)
 
 
+def test_training_pairs_cut_at_the_length_limits_are_counted_in_the_log(tmp_path, caplog):
+    """A pair cut on one side no longer translates one to one: the log says how many of a source's examples were."""
+    pairs = [{"en": "where is the station?", "mr": "स्टेशन कुठे आहे?"}, {"en": "hi", "mr": "नमस्कार"}]
+    args = args_for(tmp_path, translation=pairs, max_source_length=5, max_target_length=64)
+    with caplog.at_level("WARNING", logger="multitask_bert"):
+        load_task_data(args, build_tokenizer(tiny_vocab()), LABEL2ID)
+    assert "translation train data t_train: 1 of 2 examples cut at --max_source_length 5" in caplog.text
+
+
 def test_a_text_of_invisible_characters_alone_is_empty(tmp_path):
     """Zero-width spaces and a stray BOM are no whitespace to str.strip: such a text tokenized to <s></s>."""
     path = write_jsonl(
