@@ -46,11 +46,17 @@ eval_set_name = set_name  # the name the metrics and the card use
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """Two sources with one name (two folders' test.jsonl) get suffixes, so that no metric overwrites another."""
-    seen, out = Counter(), []
+    """Two sources with one name (two folders' test.jsonl) get suffixes, so that no metric overwrites another; a
+    suffix never takes a name another source has (`data`, `data`, `data_2` -> `data`, `data_3`, `data_2`)."""
+    seen, out, taken = Counter(), [], set(names)
     for name in names:
         seen[name] += 1
-        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+        unique = name
+        while seen[name] > 1 and (unique == name or unique in taken):
+            unique = f"{name}_{seen[name]}"
+            seen[name] += unique in taken  # that suffix is another source's name: the next one
+        taken.add(unique)
+        out.append(unique)
     return out
 
 

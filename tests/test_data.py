@@ -81,6 +81,8 @@ def test_weights_must_match_sources():
 
 def test_same_name_twice_gets_a_suffix():
     assert unique_names(["test", "test", "valid"]) == ["test", "test_2", "valid"]
+    # a suffix that is another source's own name (c/data_2.jsonl) is skipped
+    assert unique_names(["data", "data", "data_2"]) == ["data", "data_3", "data_2"]
 
 
 def test_degenerate_training_data_warns(tmp_path, tokenizer, caplog):
