@@ -35,10 +35,12 @@ class Source:
 
 
 def set_name(source: str) -> str:
-    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset'."""
+    """'../shared/data/ntrex128_en_mr/test.jsonl' -> 'ntrex128_en_mr'; 'org/dataset' -> 'dataset' ('org/wmt.en-mr'
+    -> 'wmt_en_mr': a Hub id has no file suffix to drop)."""
     path = Path(source)
+    stem = path.stem if is_file(source) else path.name
     generic = ("train", "test", "valid", "validation", "dev")
-    name = path.parent.name if path.stem in generic and path.parent.name else path.stem
+    name = path.parent.name if stem in generic and path.parent.name else stem
     return name.replace("-", "_").replace(".", "_")
 
 

@@ -304,6 +304,7 @@ def test_set_names_come_from_the_file_or_its_generic_folder():
     assert eval_set_name("../shared/data/ntrex128_en_mr/test.jsonl") == "ntrex128_en_mr"
     assert eval_set_name("my-pairs.tsv") == "my_pairs"
     assert eval_set_name("facebook/flores") == "flores"
+    assert eval_set_name("someone/wmt.en-mr") == "wmt_en_mr"  # a Hub id: its dotted part is no file suffix
 
 
 def test_a_source_listed_twice_comes_plain_and_joined(tmp_path, tokenizer):
