@@ -80,7 +80,6 @@ class ReleaseArguments:
                 raise FileNotFoundError(f"--average {folder} holds no model (no config.json)")
         if Path(self.out).exists() and not self.overwrite:
             raise FileExistsError(f"{self.out} exists: choose another --out, or --overwrite true")
-        self.generation = release_generation(self)  # a combination generate() refuses: said before any weight loads
 
 
 def release_generation(args: ReleaseArguments) -> GenerationConfig:
@@ -107,13 +106,14 @@ def release_generation(args: ReleaseArguments) -> GenerationConfig:
 
 
 def release(args: ReleaseArguments) -> Path:
+    generation = release_generation(args)  # a combination generate() refuses: said before any weight loads
     model = MultitaskBertModel.from_pretrained(args.model, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     model.config.check_tokenizer(tokenizer)
     if args.average:
         model.load_state_dict(averaged_weights(args.average))
     # generation settings chosen on validation data become the defaults of pipeline(), generate() and the demo page
-    model.generation_config = args.generation
+    model.generation_config = generation
     model.to(DTYPES[args.dtype])  # rounded: the weights as the release holds them
     with atomic_folder(args.out, replace=args.overwrite) as tmp:
         model.save_pretrained(tmp)

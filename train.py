@@ -738,7 +738,8 @@ def finish(
         merged_dir = str(RunLayout(out).merged(model_args.merge_adapter))
         merged = merge_task_adapter(trainer.model, model_args.merge_adapter)
         # the other task's head is the base's: the export serves its task alone, where the run trained it
-        merged.config.trained_tasks = [t for t in [model_args.merge_adapter] if not untrained_tasks(merged.config, [t])]
+        task = model_args.merge_adapter
+        merged.config.trained_tasks = [] if untrained_tasks(merged.config, [task]) else [task]
         save_model(merged, trainer.processing_class, merged_dir)
         write_model_requirements(merged_dir)
         logger.info("Saved a plain model with the %s adapter merged to %s", model_args.merge_adapter, merged_dir)

@@ -25,8 +25,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 MODEL_CONFIG = "config.json"  # written last: a folder with it holds a complete model
 RUN_ARGUMENTS = "run_arguments.json"  # in a checkpoint: what a resume must share with the run that saved it
-MODEL_TYPE = "multitask-bert"
-T = TypeVar("T")  # the config's model_type (configuration_multitask.MultitaskBertConfig)
+MODEL_TYPE = "multitask-bert"  # the config's model_type (configuration_multitask.MultitaskBertConfig)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,9 @@ class RunLayout:
         scores and the training curves."""
         names = ["eval_results.json", "training_curves.png", *(self.merged(task).name for task in TASKS)]
         found = [self.folder / name for name in names if (self.folder / name).exists()]
-        checkpoints = [p for p in self.folder.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+        checkpoints = [
+            p for p in self.folder.glob("checkpoint-*") if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
+        ]
         return sorted(checkpoints) + found
 
     def holds_model(self) -> bool:

@@ -6,7 +6,6 @@ names the file, the column and the row, and says what to do.
 
 import logging
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +49,12 @@ eval_set_name = set_name  # the name the metrics and the card use
 def unique_names(names: list[str]) -> list[str]:
     """Two sources with one name (two folders' test.jsonl) get suffixes, so that no metric overwrites another; a
     suffix never takes a name another source has (`data`, `data`, `data_2` -> `data`, `data_3`, `data_2`)."""
-    seen, out, taken = Counter(), [], set(names)
+    given, out = set(names), []
     for name in names:
-        seen[name] += 1
-        unique = name
-        while seen[name] > 1 and (unique == name or unique in taken):
-            unique = f"{name}_{seen[name]}"
-            seen[name] += unique in taken  # that suffix is another source's name: the next one
-        taken.add(unique)
+        unique, k = name, 1
+        while unique in out or (k > 1 and unique in given):  # a name given already, or another source's own
+            k += 1
+            unique = f"{name}_{k}"
         out.append(unique)
     return out
 
